@@ -109,6 +109,16 @@ def test_sql_literal_round_trips_through_duckdb(con):
         sql_literal("nul\x00")
 
 
+def test_a_parameter_is_bound_once(con):
+    text = "هاتف ٠٩٤٤١٢٣٤٥٦، المدعو خالد عمر"
+    row = con.execute(
+        f"SELECT {masking_sql('?', PATTERNS)}, {detection_sql('?', PATTERNS)}, {digits_to_ascii_sql('?')}",
+        [text, text, text],
+    ).fetchone()
+    assert row == ("هاتف [phone removed]، المدعو [name removed]", ["phone_syria_mobile", "person_name_ar"],
+                   "هاتف 0944123456، المدعو خالد عمر")  # fmt: skip
+
+
 def test_sql_for_no_patterns(con):
     detected = detection_sql(sql_literal("0944123456"), [])
     masked = masking_sql(sql_literal("٠٩"), [])

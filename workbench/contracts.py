@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
 
+import duckdb
 import jsonschema
 import yaml
 
@@ -199,6 +200,15 @@ class ContractSet:
     def __iter__(self) -> Iterator[Contract]:
         return iter(self.contracts.values())
 
+    def check_contract(self, path: Path) -> list[str]:
+        """Every problem of one contract file, read against this set's vocabularies and record types."""
+        schema = _read_yaml(self.path / "meta" / "record_contract.schema.yaml", [])
+        try:
+            contract = read_contract(path, schema)
+        except ContractError as exc:
+            return exc.problems
+        return _cross_problems(contract, {**self.contracts, contract.name: contract}, self.vocabularies, path.name)
+
     def check_manifest(self, manifest: Any, *, where: str = "manifest") -> list[str]:
         """Every way ``manifest`` breaks the manifest contract, as messages naming the key."""
         validator = jsonschema.Draft202012Validator(
@@ -333,9 +343,20 @@ def read_contract(path: Path, schema: dict) -> Contract:
     )
 
 
-def _cross_problems(contract: Contract, contracts: dict[str, Contract], vocabularies: dict[str, Vocabulary]) -> list[str]:
+def _pattern_problem(pattern: str) -> str | None:
+    """Why a pattern cannot be used: validation runs it in DuckDB, whose regex engine is RE2."""
+    try:
+        duckdb.execute("SELECT regexp_full_match('', ?)", [pattern]).fetchone()
+    except duckdb.Error as exc:
+        return f"pattern that DuckDB cannot run (RE2 syntax: no look-around, no back-references): {str(exc).splitlines()[0]}"
+    return None
+
+
+def _cross_problems(
+    contract: Contract, contracts: dict[str, Contract], vocabularies: dict[str, Vocabulary], where: str | None = None
+) -> list[str]:
     """What the meta-schema cannot see: names that must refer to something that exists."""
-    where = f"records/{contract.name}.yaml"
+    where = where or f"records/{contract.name}.yaml"
     names = contract.field_names
     problems = [f"{where}: field {n!r} is declared twice" for n in sorted({n for n in names if names.count(n) > 1})]
     for key in contract.primary_key:
@@ -364,10 +385,9 @@ def _cross_problems(contract: Contract, contracts: dict[str, Contract], vocabula
         if f.pii and f.type != "string":
             problems.append(f"{where}: field {f.name!r} is pii but not a string")
         if "pattern" in f.constraints:
-            try:
-                re.compile(f.constraints["pattern"])
-            except re.error as exc:
-                problems.append(f"{where}: field {f.name!r} has a pattern that does not compile: {exc}")
+            problem = _pattern_problem(f.constraints["pattern"])
+            if problem:
+                problems.append(f"{where}: field {f.name!r} has a {problem}")
         for key in dict.fromkeys(f.header_keys):
             other = seen_headers.setdefault(key, f.name)
             if other != f.name:

@@ -322,16 +322,12 @@ class _Run:
             "FROM (SELECT __row, unnest(__problems) AS p FROM staged)"
         )
         key_sql = self._record_key_sql(contract, "s")
-        reasons = (
-            "list_transform(list_sort(s.__problems, 'ASC'), p -> coalesce(p.field || ': ', '') || p.message)"
-        )
         self.con.execute(
             f"INSERT INTO quarantine SELECT {sid}, {type_sql}, {file_sql}, s.__row, {self._masked_raw_json(raw, layout, 'r')}, "
-            f"list_sort(list_transform(list_filter(s.__problems, p -> p.severity = 'error'), p -> coalesce(p.field || ': ', '') || p.message)) "
-            f"|| list_transform(list_filter(s.__problems, p -> p.severity <> 'error'), p -> coalesce(p.field || ': ', '') || p.message), {key_sql} "
+            f"list_sort(list_transform(list_filter(s.__problems, p -> p.blocking), p -> coalesce(p.field || ': ', '') || p.message)) "
+            f"|| list_transform(list_filter(s.__problems, p -> NOT p.blocking), p -> coalesce(p.field || ': ', '') || p.message), {key_sql} "
             f"FROM staged s JOIN {quote_ident(raw.table)} r USING (__row) WHERE s.__has_error"
         )
-        del reasons
         fields = ", ".join(quote_ident(n) for n in contract.field_names)
         accepted = (
             f"SELECT {sql_literal(self.ngo)} AS ngo_id, {sid} AS submission_id, {file_sql} AS source_file, "

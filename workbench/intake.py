@@ -188,6 +188,24 @@ def _scan_utf8(f: io.BufferedReader) -> tuple[int, int | None, int, int, bytes]:
     return bad, first_bad, utf8_extra, foreign, bytes(sample)
 
 
+def _utf8_text_lines(path: Path) -> int:
+    """Lines that hold non-ASCII text and are valid UTF-8 (second pass, only for files with invalid lines):
+    a file where such lines are at least as many as the invalid ones is UTF-8 with some foreign lines."""
+    count = 0
+    with open(path, "rb") as f:
+        for chunk in _newline_chunks(f):
+            if chunk.isascii():
+                continue
+            for line in chunk.split(b"\n"):
+                if not line.isascii():
+                    try:
+                        line.decode("utf-8")
+                    except UnicodeDecodeError:
+                        continue
+                    count += 1
+    return count
+
+
 def _lines(n: int) -> str:
     return f"{n} line is" if n == 1 else f"{n} lines are"
 
@@ -227,7 +245,7 @@ def detect_encoding(path: Path) -> tuple[str, str | None]:
     if not bad:
         return bom_encoding or "utf-8", None
     mixed_note = f"mixed encodings: {_lines(bad)} not valid UTF-8 (first at line {first_bad})"
-    if bom_encoding or utf8_extra >= foreign:
+    if bom_encoding or utf8_extra >= foreign or _utf8_text_lines(path) >= bad:
         return bom_encoding or "utf-8", mixed_note
     legacy = _guess_legacy(sample)
     if legacy is None:

@@ -89,11 +89,14 @@ class Context:
     today: date
 
 
-def _problem(cond: str, field: str | None, rule: str, severity: str, message_sql: str) -> str:
+def _problem(cond: str, field: str | None, rule: str, severity: str, message_sql: str, *, blocking: bool | None = None) -> str:
+    """A problem a row may have. ``blocking`` problems send the row to quarantine: by default the errors,
+    but not personal data that was found and masked (the stored copy is then safe to keep)."""
     f = sql_literal(field) if field else "NULL::VARCHAR"
+    blocks = "true" if (severity == ERROR if blocking is None else blocking) else "false"
     return (
         f"CASE WHEN {cond} THEN struct_pack(field := {f}, rule := {sql_literal(rule)}, "
-        f"severity := {sql_literal(severity)}, message := {message_sql}) END"
+        f"severity := {sql_literal(severity)}, message := {message_sql}, blocking := {blocks}) END"
     )
 
 
@@ -176,6 +179,12 @@ class _Compiler:
         joins: list[str] = []
         for f in self.layout.fields:
             problems += self._field_problems(f)
+        for f in self.contract.fields:
+            g = f.geocode
+            if g and (g["lat"] in self.layout.columns or g["lon"] in self.layout.columns):
+                lat, lon = (f"t.{self.q('v_' + g[k])}" if g[k] in self.layout.columns else "NULL" for k in ("lat", "lon"))
+                problems.append(_problem(f"({lat} IS NULL) <> ({lon} IS NULL)", g["lat"], "geo.incomplete", ERROR,
+                                         _msg("only one of latitude and longitude is given")))
         problems += self._key_problems(windows, joins)
         problem_list = f"list_filter([{', '.join(problems)}], p -> p IS NOT NULL)"
         extra = "".join(f", {w}" for w in windows)
@@ -260,7 +269,7 @@ class _Compiler:
                         cond += f" AND NOT list_has_any({hits}, [{', '.join(stronger)}])"
                     out.append(_problem(cond, name, f"pii.{kind}", severity,
                                         _msg(f"{f.title} contains what looks like {_KIND_WORDS.get(kind, kind.replace('_', ' '))}; "
-                                             "masked in the stored copy")))
+                                             "masked in the stored copy"), blocking=False))
         if f.geocode:
             out += self._geo_problems(f)
         return out
@@ -271,8 +280,7 @@ class _Compiler:
     def _geo_problems(self, f: Field) -> list[str]:
         q, g, name = self.q, f.geocode, f.name
         lat, lon = (f"t.{q('v_' + g[k])}" if g[k] in self.layout.columns else "NULL" for k in ("lat", "lon"))
-        out = [_problem(f"({lat} IS NULL) <> ({lon} IS NULL)", g["lat"], "geo.incomplete", ERROR,
-                        _msg("only one of latitude and longitude is given"))]
+        out: list[str] = []
         if name not in self.ctx.lookups:
             return out
         cell = f"t.{q(name)}"
@@ -368,7 +376,7 @@ class _Compiler:
                     if g.get(level):
                         values[g[level]] = f"coalesce({values[g[level]]}, {geo(level + '_pcode')})"
         cols = ", ".join(f"{expr} AS {q(name)}" for name, expr in values.items())
-        has_error = f"len(list_filter(t.__problems, p -> p.severity = {sql_literal(ERROR)})) > 0"
+        has_error = "len(list_filter(t.__problems, p -> p.blocking)) > 0"
         return f"SELECT t.__row, t.__problems, {has_error} AS __has_error, {cols} FROM checked t"
 
     def query(self) -> str:

@@ -31,9 +31,13 @@ _ARABIC_FOLD = str.maketrans(
         "پ": "ب", "چ": "ج", "ژ": "ز", "ڤ": "ف",
     }
 )
-_ARABIC_DIGITS = str.maketrans({chr(0x0660 + d): str(d) for d in range(10)} | {chr(0x06F0 + d): str(d) for d in range(10)})
+_ARABIC_DIGITS = str.maketrans(
+    {chr(0x0660 + d): str(d) for d in range(10)} | {chr(0x06F0 + d): str(d) for d in range(10)}
+)
 # ayn/hamza marks and apostrophes vanish inside a word ("Ma'arrat" = "Maarrat")
-_LATIN_MARKS = str.maketrans({c: None for c in "'’‘`´ʿʾʻʼ′"} | {"ı": "i", "ø": "o", "æ": "ae", "ß": "ss", "đ": "d", "ł": "l"})
+_LATIN_MARKS = str.maketrans(
+    {c: None for c in "'’‘`´ʿʾʻʼ′"} | {"ı": "i", "ø": "o", "æ": "ae", "ß": "ss", "đ": "d", "ł": "l"}
+)
 _NON_WORD = re.compile(r"[^0-9a-z\u0621-\u064a]+")
 _SUB_DISTRICT = re.compile(r"\bsub[\s\-_]+district", re.IGNORECASE)
 
@@ -52,11 +56,16 @@ LEVEL_WORDS: dict[str, str] = {
 _SURROUNDING_WORDS = frozenset(
     "countryside rural suburbs suburb outskirts environs rif reef of ريف ضواحي".split()
 )
+# cheap substring test before the word-by-word look (most texts hold none of these)
+_SURROUNDING_MARKERS = (
+    "countryside", "rural", "suburb", "outskirt", "environ", "rif", "reef", "ريف", "ضواحي",
+)
 _DIRECTION_WORDS = frozenset(
     "north south east west northern southern eastern western"
     " شمالي جنوبي شرقي غربي شماليه جنوبيه شرقيه غربيه"
     " northeast northwest southeast southwest".split()
 )
+# name keys of the country's names
 _COUNTRY_WORDS = frozenset({"syria", "syrianarabrepublic", "سوريا", "سوريه", "جمهوريهعربيهسوريه"})
 
 _PART_SEPARATORS = re.compile(r"\s*(?:[,،;|/()\[\]]|\s[-–—]\s|\s[-–—]$|^[-–—]\s)\s*")
@@ -180,6 +189,9 @@ def strip_surroundings(text: str) -> str | None:
     >>> strip_surroundings("Idlib countryside"), strip_surroundings("Idlib")
     ('Idlib', None)
     """
+    lowered = text.casefold()
+    if not any(marker in lowered for marker in _SURROUNDING_MARKERS):
+        return None
     words = text.split()
     folded = [name_key(w) for w in words]
     if not any(f in _SURROUNDING_WORDS for f in folded):
@@ -190,7 +202,8 @@ def strip_surroundings(text: str) -> str | None:
 
 def is_country(text: str) -> bool:
     """Whether the text only names the country ("Syria", "سوريا"), which places nothing."""
-    return name_key(text) in _COUNTRY_WORDS
+    lowered = text.casefold()
+    return ("syria" in lowered or "سوري" in lowered) and name_key(text) in _COUNTRY_WORDS
 
 
 def split_parts(text: str) -> list[str]:

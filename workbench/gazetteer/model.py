@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -34,6 +35,37 @@ NAME_SCHEMA: dict[str, pl.DataType] = {
 }
 NAME_SCRIPTS: tuple[str, ...] = ("ar", "latin")
 NAME_KINDS: tuple[str, ...] = ("official", "alternate")
+
+
+REPLACEMENT_CHARACTER = "\ufffd"
+
+
+def script_of(text: str) -> str | None:
+    """"ar" for Arabic script, "latin" for Latin script, None for anything else (Cyrillic, ...)."""
+    if any("\u0600" <= c <= "\u06ff" or "\u0750" <= c <= "\u077f" for c in text):
+        return "ar"
+    letters = [c for c in unicodedata.normalize("NFKD", text) if c.isalpha()]
+    return "latin" if letters and all(c.isascii() for c in letters) else None
+
+
+def spelling_rows(place_id: str, spellings: Iterable[object], *, kind: str) -> list[dict]:
+    """Rows for the names frame (without key), skipping blanks, other scripts and broken text.
+
+    A spelling holding U+FFFD came from undecodable bytes: shown as it is, but never matched.
+    """
+    rows = []
+    for spelling in spellings:
+        if isinstance(spelling, str) and spelling.strip() and REPLACEMENT_CHARACTER not in spelling:
+            script = script_of(spelling)
+            if script:
+                rows.append({"place_id": place_id, "name": spelling.strip(), "script": script, "kind": kind})
+    return rows
+
+
+def from_rows(places: pl.DataFrame, spellings: list[dict]) -> Gazetteer:
+    """A gazetteer from a places frame and :func:`spelling_rows` (keys computed here)."""
+    names = pl.DataFrame(spellings, schema={c: t for c, t in NAME_SCHEMA.items() if c != "key"})
+    return Gazetteer.from_frames(places, names.with_columns(pl.lit(None, pl.String).alias("key")))
 
 
 def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType], what: str) -> pl.DataFrame:

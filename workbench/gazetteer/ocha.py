@@ -1,4 +1,10 @@
-"""Read the OCHA / Open-Syria gazetteer files: admin units (JSON) and communities (CSV)."""
+"""Read the OCHA / Open-Syria gazetteer files: admin units (JSON) and communities (CSV).
+
+The layout is the one of ``../shared/data/geo`` (see its DATA_SCHEMA.md): three JSON lists of
+admin units, each with ``name.en``/``name.ar``, ``aliases``, ``centroid`` and
+``externalIds.ochaPcode``, children naming their parents by ``governorateId``/``districtId``;
+and the OCHA community list (2015) as CSV.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +16,23 @@ from pathlib import Path
 import polars as pl
 
 from workbench.errors import GazetteerError
-from workbench.gazetteer.builtin import load_governorates, script_of
+from workbench.gazetteer.geonames import load_governorates
 from workbench.gazetteer.keys import skeleton_key
-from workbench.gazetteer.model import PLACE_SCHEMA, Gazetteer
+from workbench.gazetteer.model import PLACE_SCHEMA, Gazetteer, from_rows, spelling_rows
 
+#: level -> file, coarse to fine; a unit's parents are read before it
 ADMIN_FILES = {"governorate": "governorates.json", "district": "districts.json", "subdistrict": "subdistricts.json"}
+PARENT_FIELDS = {2: ("governorateId",), 3: ("governorateId", "districtId")}
 COMMUNITIES_FILE = "ocha_communities_2015.csv"
-COMMUNITY_COLUMNS = ("NAME_EN", "NAME_ARA", "PCODE", "ADMIN1_COD", "ADMIN2_COD", "ADMIN3_COD", "LATITUDE", "LONGITUDE")
+COMMUNITY_COLUMNS = (
+    "NAME_EN", "NAME_ARA", "PCODE", "ADMIN1_COD", "ADMIN2_COD", "ADMIN3_COD", "LATITUDE", "LONGITUDE",
+)
 OPTIONAL_COMMUNITY_COLUMNS = (
     "NAM_EN_REF", "ADMIN1_EN", "ADMIN1_ARA", "ADMIN2_EN", "ADMIN2_ARA", "ADMIN3_EN", "ADMIN3_ARA",
 )
 # Composite community names join two villages ("Maaret Elnaasan - Maaret Elhaski") or add a
-# qualifier ("Deir Hanna / Lattakia"); Arabic ones use "_" or "-" as well.
+# qualifier ("Deir Hanna / Lattakia"); Arabic ones use "_" as well.
 _NAME_PARTS = re.compile(r"_|\s*/\s*|\s+-\s*|\s*-\s+")
-REPLACEMENT_CHARACTER = "\ufffd"
 
 
 def _read_json(path: Path) -> list[dict]:
@@ -49,47 +58,45 @@ def _field(item: dict, dotted: str, file: str, number: int, *, required: bool = 
     return value
 
 
-def _admin_units(folder: Path) -> tuple[list[dict], list[dict]]:
-    """Places and names of the governorates, districts and sub-districts."""
-    places, names = [], []
-    parents: dict[str, dict] = {}  # Open-Syria id -> place row
-    for level, file in ADMIN_FILES.items():
-        depth = list(ADMIN_FILES).index(level) + 1
+def _number(value: object, kind: type) -> float | int | None:
+    return kind(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _admin_units(folder: Path) -> tuple[pl.DataFrame, list[dict]]:
+    """Places and spellings of the governorates, districts and sub-districts."""
+    rows, spellings = [], []
+    by_id: dict[str, dict] = {}  # Open-Syria id -> row, for the children's parent links
+    for depth, (level, file) in enumerate(ADMIN_FILES.items(), start=1):
         for number, item in enumerate(_read_json(folder / file)):
             pcode = _field(item, "externalIds.ochaPcode", file, number)
-            row = {"place_id": pcode, "level": level, "source": "ocha"}
-            row["name_en"] = _field(item, "name.en", file, number)
-            row["name_ar"] = _field(item, "name.ar", file, number, required=False)
-            for parent_depth, parent_field in ((1, "governorateId"), (2, "districtId")):
-                if parent_depth < depth:
-                    parent_id = _field(item, parent_field, file, number)
-                    parent = parents.get(parent_id)
-                    if parent is None:
-                        raise GazetteerError(f"{file}: record {number}: {parent_field} names no record read before it")
-                    for part in ("pcode", "en", "ar"):
-                        row[f"admin{parent_depth}_{part}"] = parent[f"admin{parent_depth}_{part}"]
-            row[f"admin{depth}_pcode"], row[f"admin{depth}_en"], row[f"admin{depth}_ar"] = pcode, row["name_en"], row["name_ar"]
-            for axis, column in (("latitude", "lat"), ("longitude", "lon")):
-                value = _field(item, f"centroid.{axis}", file, number, required=False)
-                row[column] = float(value) if isinstance(value, (int, float)) else None
-            population = _field(item, "population.value", file, number, required=False)
-            row["population"] = int(population) if isinstance(population, (int, float)) else None
-            parents[_field(item, "id", file, number)] = row
-            places.append(row)
-            names += _names_of(pcode, [row["name_en"], row["name_ar"]], kind="official")
+            row = {
+                "place_id": pcode,
+                "level": level,
+                "name_en": _field(item, "name.en", file, number),
+                "name_ar": _field(item, "name.ar", file, number, required=False),
+                "lat": _number(_field(item, "centroid.latitude", file, number, required=False), float),
+                "lon": _number(_field(item, "centroid.longitude", file, number, required=False), float),
+                "population": _number(_field(item, "population.value", file, number, required=False), int),
+                "source": "ocha",
+            }
+            for parent_depth, parent_field in enumerate(PARENT_FIELDS.get(depth, ()), start=1):
+                parent = by_id.get(_field(item, parent_field, file, number))
+                if parent is None:
+                    raise GazetteerError(f"{file}: record {number}: {parent_field} names no unit read before it")
+                row |= {key: value for key, value in parent.items() if key.startswith(f"admin{parent_depth}_")}
+            own = {"pcode": pcode, "en": row["name_en"], "ar": row["name_ar"]}
+            row |= {f"admin{depth}_{part}": value for part, value in own.items()}
+            by_id[_field(item, "id", file, number)] = row
+            rows.append(row)
             aliases = _field(item, "aliases", file, number, required=False) or []
-            names += _names_of(pcode, [a.get("value") for a in aliases if isinstance(a, dict)], kind="alternate")
-    return places, names
-
-
-def _names_of(place_id: str, spellings, *, kind: str) -> list[dict]:
-    rows = []
-    for spelling in spellings:
-        if isinstance(spelling, str) and spelling.strip() and REPLACEMENT_CHARACTER not in spelling:
-            script = script_of(spelling)
-            if script:
-                rows.append({"place_id": place_id, "name": spelling.strip(), "script": script, "kind": kind})
-    return rows
+            spellings += spelling_rows(pcode, [row["name_en"], row["name_ar"]], kind="official")
+            alias_values = [alias.get("value") for alias in aliases if isinstance(alias, dict)]
+            spellings += spelling_rows(pcode, alias_values, kind="alternate")
+    units = pl.DataFrame(rows, schema=PLACE_SCHEMA)
+    repeated = units.filter(pl.col("place_id").is_duplicated())
+    if repeated.height:
+        raise GazetteerError(f"admin files: P-code {repeated['place_id'][0]} is given to more than one unit")
+    return units, spellings
 
 
 def _read_communities(path: Path) -> pl.DataFrame:
@@ -108,36 +115,32 @@ def _read_communities(path: Path) -> pl.DataFrame:
         raise GazetteerError(f"{path.name}: missing column(s) {', '.join(missing)}")
     frame = frame.with_columns(
         pl.lit(None, pl.String).alias(column) for column in OPTIONAL_COMMUNITY_COLUMNS if column not in frame.columns
-    )
+    ).with_columns(pl.col(column).str.strip_chars() for column in ("PCODE", "LATITUDE", "LONGITUDE"))
+    lines = frame.with_row_index("line", offset=2)  # line 1 is the header
     for column in ("LATITUDE", "LONGITUDE"):
-        bad = frame.with_row_index("line", offset=2).filter(
-            pl.col(column).is_not_null() & pl.col(column).str.strip_chars().cast(pl.Float64, strict=False).is_null()
-        )
+        bad = lines.filter(pl.col(column).is_not_null() & pl.col(column).cast(pl.Float64, strict=False).is_null())
         if bad.height:
             raise GazetteerError(f"{path.name}: line {bad['line'][0]}: column {column} is not a number")
-    empty = frame.with_row_index("line", offset=2).filter(pl.col("PCODE").is_null() | (pl.col("PCODE").str.strip_chars() == ""))
+    empty = lines.filter(pl.col("PCODE").is_null() | (pl.col("PCODE") == ""))
     if empty.height:
         raise GazetteerError(f"{path.name}: line {empty['line'][0]}: column PCODE is empty")
-    duplicated = frame.filter(pl.col("PCODE").is_duplicated())
-    if duplicated.height:
-        raise GazetteerError(f"{path.name}: column PCODE repeats {duplicated['PCODE'].n_unique()} code(s)")
+    repeated = frame.filter(pl.col("PCODE").is_duplicated())
+    if repeated.height:
+        raise GazetteerError(f"{path.name}: column PCODE repeats {repeated['PCODE'].n_unique()} code(s)")
     return frame
 
 
-def _communities(frame: pl.DataFrame, units: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
-    """Community places (admin names taken from the admin files where they know the P-code) and names."""
-    admin_names = [
-        units.select(
+def _community_places(frame: pl.DataFrame, units: pl.DataFrame) -> pl.DataFrame:
+    """Community places; admin names come from the admin files where they know the P-code."""
+    for n in (1, 2, 3):
+        names = units.select(
             pl.col("place_id").alias(f"ADMIN{n}_COD"),
             pl.col("name_en").alias(f"unit{n}_en"),
             pl.col("name_ar").alias(f"unit{n}_ar"),
         )
-        for n in (1, 2, 3)
-    ]
-    for lookup in admin_names:
-        frame = frame.join(lookup, on=lookup.columns[0], how="left", maintain_order="left")
-    places = frame.select(
-        pl.col("PCODE").str.strip_chars().alias("place_id"),
+        frame = frame.join(names, on=f"ADMIN{n}_COD", how="left", maintain_order="left")
+    return frame.select(
+        pl.col("PCODE").alias("place_id"),
         pl.lit("community").alias("level"),
         pl.col("NAME_EN").alias("name_en"),
         pl.col("NAME_ARA").alias("name_ar"),
@@ -150,49 +153,51 @@ def _communities(frame: pl.DataFrame, units: pl.DataFrame) -> tuple[pl.DataFrame
                 pl.coalesce(f"unit{n}_ar", f"ADMIN{n}_ARA").alias(f"admin{n}_ar"),
             )
         ),
-        pl.col("LATITUDE").str.strip_chars().cast(pl.Float64).alias("lat"),
-        pl.col("LONGITUDE").str.strip_chars().cast(pl.Float64).alias("lon"),
+        pl.col("LATITUDE").cast(pl.Float64).alias("lat"),
+        pl.col("LONGITUDE").cast(pl.Float64).alias("lon"),
         pl.lit(None, pl.Int64).alias("population"),
         pl.lit("ocha").alias("source"),
     )
-    names = []
-    for row in frame.iter_rows(named=True):
-        place_id = row["PCODE"].strip()
-        names += _names_of(place_id, [row["NAME_EN"], row["NAME_ARA"]], kind="official")
-        names += _names_of(place_id, [row["NAM_EN_REF"], *_name_parts(row)], kind="alternate")
-    return places, names
 
 
 def _name_parts(row: dict) -> list[str]:
     """The villages of a composite community name, without qualifiers naming its own admin units."""
-    qualifiers = {
-        skeleton_key(row[column])
-        for column in ("ADMIN1_EN", "ADMIN1_ARA", "ADMIN2_EN", "ADMIN2_ARA", "ADMIN3_EN", "ADMIN3_ARA")
-        if row.get(column)
-    }
+    admin_names = [row[f"ADMIN{n}_{suffix}"] for n in (1, 2, 3) for suffix in ("EN", "ARA")]
+    qualifiers = {skeleton_key(name) for name in admin_names if name}
     parts = []
     for name in (row["NAME_EN"], row["NAME_ARA"]):
-        pieces = [p.strip() for p in _NAME_PARTS.split(name or "") if p.strip()]
+        pieces = [piece.strip() for piece in _NAME_PARTS.split(name or "") if piece.strip()]
         if len(pieces) > 1:
-            parts += [p for p in pieces if skeleton_key(p) not in qualifiers]
+            parts += [piece for piece in pieces if skeleton_key(piece) not in qualifiers]
     return parts
 
 
-def _unit_spellings_from_communities(frame: pl.DataFrame, units: pl.DataFrame) -> list[dict]:
+def _community_spellings(frame: pl.DataFrame) -> list[dict]:
+    spellings = []
+    for row in frame.iter_rows(named=True):
+        spellings += spelling_rows(row["PCODE"], [row["NAME_EN"], row["NAME_ARA"]], kind="official")
+        spellings += spelling_rows(row["PCODE"], [row["NAM_EN_REF"], *_name_parts(row)], kind="alternate")
+    return spellings
+
+
+def _admin_spellings_of_communities(frame: pl.DataFrame, units: pl.DataFrame) -> list[dict]:
     """The admin names written in the community file ("Idleb", "Al Ma'ra") as alternates of the units."""
-    spellings = pl.concat(
+    written = pl.concat(
         frame.select(pl.col(f"ADMIN{n}_COD").alias("place_id"), pl.col(f"ADMIN{n}_{suffix}").alias("name"))
         for n in (1, 2, 3)
         for suffix in ("EN", "ARA")
-    ).drop_nulls().unique().join(units.select("place_id"), on="place_id", how="semi")
-    names = []
-    for place_id, name in spellings.sort("place_id", "name").iter_rows():
-        names += _names_of(place_id, [name], kind="alternate")
-    return names
+    )
+    known = (
+        written.drop_nulls()
+        .unique()
+        .join(units.select("place_id"), on="place_id", how="semi")
+        .sort("place_id", "name")
+    )
+    return [row for place_id, name in known.iter_rows() for row in spelling_rows(place_id, [name], kind="alternate")]
 
 
 def read_ocha(folder: Path) -> Gazetteer:
-    """Read a folder holding governorates.json, districts.json, subdistricts.json and ocha_communities_2015.csv.
+    """Read governorates.json, districts.json, subdistricts.json and ocha_communities_2015.csv from a folder.
 
     Governorates also get the spellings of ``data_contracts/gazetteer/governorates.yaml``
     (matched by P-code). Arabic names with broken UTF-8 are kept for display but not indexed.
@@ -202,21 +207,15 @@ def read_ocha(folder: Path) -> Gazetteer:
     folder = Path(folder)
     if not folder.is_dir():
         raise GazetteerError(f"{folder}: gazetteer folder not found")
-    communities_frame = _read_communities(folder / COMMUNITIES_FILE)
-    unit_rows, names = _admin_units(folder)
-    units = pl.DataFrame(unit_rows, schema=PLACE_SCHEMA)
-    duplicated = units.filter(pl.col("place_id").is_duplicated())
-    if duplicated.height:
-        raise GazetteerError(f"admin files: P-code used by more than one unit: {duplicated['place_id'][0]}")
+    communities = _read_communities(folder / COMMUNITIES_FILE)
+    units, spellings = _admin_units(folder)
+    present = set(units.get_column("place_id").to_list())
     for entry in load_governorates():
-        names += _names_of(entry["pcode"], [str(alias) for alias in entry["aliases"]], kind="alternate")
-    known = set(units.get_column("place_id").to_list())
-    names = [row for row in names if row["place_id"] in known]
-    communities, community_names = _communities(communities_frame, units)
-    names += community_names + _unit_spellings_from_communities(communities_frame, units)
-    places = pl.concat([units, communities])
+        if entry["pcode"] in present:
+            spellings += spelling_rows(entry["pcode"], [str(alias) for alias in entry["aliases"]], kind="alternate")
+    places = pl.concat([units, _community_places(communities, units)])
     clash = places.filter(pl.col("place_id").is_duplicated())
     if clash.height:
-        raise GazetteerError(f"{COMMUNITIES_FILE}: a PCODE is also an admin P-code: {clash['place_id'][0]}")
-    frame = pl.DataFrame(names, schema={"place_id": pl.String, "name": pl.String, "script": pl.String, "kind": pl.String})
-    return Gazetteer.from_frames(places, frame.with_columns(pl.lit(None, pl.String).alias("key")))
+        raise GazetteerError(f"{COMMUNITIES_FILE}: PCODE {clash['place_id'][0]} is also an admin unit's P-code")
+    spellings += _community_spellings(communities) + _admin_spellings_of_communities(communities, units)
+    return from_rows(places, spellings)

@@ -16,14 +16,15 @@ COMMUNITY = "community"
 SURROUNDINGS = "surroundings"
 WHOLE, PARTS = 0, 1
 BY_KEY, BY_SKELETON = 0, 1
-#: shorter skeletons ("b", "d") match too many unrelated names to mean anything
-MIN_SKELETON_LENGTH = 2
+#: shorter skeletons ("dm", "sd") match too many unrelated names to mean anything
+MIN_SKELETON_LENGTH = 3
 ADMIN_COLUMNS = ("admin1_pcode", "admin2_pcode", "admin3_pcode")
 
 QUERY_SCHEMA = {
     "text": pl.String,
     "step": pl.Int8,
     "part": pl.Int16,
+    "variant": pl.Int8,
     "key": pl.String,
     "skeleton": pl.String,
     "hint": pl.String,
@@ -108,22 +109,24 @@ def _seat_aliases(named: pl.DataFrame, info: pl.DataFrame, lineage: pl.DataFrame
 
 
 def _queries(texts: list[str]) -> pl.DataFrame:
-    """The keys to look up for each distinct text: the whole text, then its parts."""
+    """The keys to look up for each distinct text: the whole text, then its parts.
+
+    A part that reads "X countryside" is looked up as written first (variant 0: "Rif Dimashq"
+    is a governorate), then as X with the surroundings hint (variant 1).
+    """
     rows: list[tuple] = []
     for text in texts:
         key, skeleton, hint = analyse(text)
-        rows.append((text, WHOLE, 0, key, skeleton, hint))
-        parts = split_parts(text)
-        pieces = []
-        for part in parts:
-            if is_country(part):
-                continue
-            core = strip_surroundings(part)
-            pieces.append((core, SURROUNDINGS) if core else (part, None))
-        if pieces and (len(parts) > 1 or pieces[0][1] == SURROUNDINGS):
-            for number, (piece, piece_hint) in enumerate(pieces):
-                key, skeleton, hint = analyse(piece)
-                rows.append((text, PARTS, number, key, skeleton, piece_hint or hint))
+        rows.append((text, WHOLE, 0, 0, key, skeleton, hint))
+        pieces = split_parts(text)
+        parts = [piece for piece in pieces if not is_country(piece)]
+        cores = [strip_surroundings(part) for part in parts]
+        if parts and (len(pieces) > 1 or cores[0]):
+            for number, (part, core) in enumerate(zip(parts, cores)):
+                rows.append((text, PARTS, number, 0, *analyse(part)))
+                if core:
+                    key, skeleton, _hint = analyse(core)
+                    rows.append((text, PARTS, number, 1, key, skeleton, SURROUNDINGS))
     return pl.DataFrame(rows, schema=QUERY_SCHEMA, orient="row")
 
 
@@ -135,10 +138,11 @@ def _lookup(index: Index, queries: pl.DataFrame) -> pl.DataFrame:
         .join(index.skeletons, on="skeleton")
         .with_columns(via=pl.lit(BY_SKELETON, pl.Int8))
     )
-    columns = ["text", "step", "part", "hint", "via", "place_id"]
+    columns = ["text", "step", "part", "variant", "hint", "via", "place_id"]
+    preference = pl.col("variant") * 2 + pl.col("via")
     return (
         pl.concat([by_key.select(columns), by_skeleton.select(columns)])
-        .filter(pl.col("via") == pl.col("via").min().over("text", "step", "part"))
+        .filter(preference == preference.min().over("text", "step", "part"))
         .filter(pl.col("step") == pl.col("step").min().over("text"))
         .join(index.places.select("place_id", "level", "level_rank"), on="place_id")
     )
@@ -162,7 +166,9 @@ def _apply_hints(hits: pl.DataFrame) -> pl.DataFrame:
 def _unknown_part_first(queries: pl.DataFrame, hits: pl.DataFrame) -> pl.DataFrame:
     """Texts where a part found nothing before a part that did ("Mar Zita, Idlib")."""
     matched = hits.filter(pl.col("step") == PARTS).select("text", "part").unique()
-    unmatched = queries.filter(pl.col("step") == PARTS).select("text", "part").join(matched, on=["text", "part"], how="anti")
+    unmatched = (
+        queries.filter(pl.col("step") == PARTS).select("text", "part").join(matched, on=["text", "part"], how="anti")
+    )
     last_matched = matched.group_by("text").agg(pl.col("part").max().alias("last_matched"))
     return (
         unmatched.join(last_matched, on="text")
@@ -192,7 +198,12 @@ def _support(index: Index, hits: pl.DataFrame) -> pl.DataFrame:
 
 def _contradicted(support: pl.DataFrame) -> pl.DataFrame:
     """Texts whose parts name no common place ("Hama, Idlib")."""
-    return support.group_by("text").agg((pl.col("support").max() < pl.col("parts").first()).alias("no")).filter("no").select("text")
+    return (
+        support.group_by("text")
+        .agg((pl.col("support").max() < pl.col("parts").first()).alias("contradicted"))
+        .filter("contradicted")
+        .select("text")
+    )
 
 
 def _drop_contradicted_guesses(index: Index, hits: pl.DataFrame) -> pl.DataFrame:

@@ -191,7 +191,7 @@ _WEEKDAYS: dict[str, int] = {
             ("tuesday", "tue", "tues", "الثلاثاء"),
             ("wednesday", "wed", "الأربعاء"),
             ("thursday", "thu", "thur", "thurs", "الخميس"),
-            ("friday", "fri", "الجمعة"),
+            ("friday", "fri", "الجمعة", "الجمعه"),
             ("saturday", "sat", "السبت"),
             ("sunday", "sun", "الأحد"),
         )

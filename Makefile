@@ -1,0 +1,50 @@
+# Two commands for a fresh machine with Python 3.11, make and the package registries:
+#   make demo   set up, generate synthetic submissions, ingest them into ./workbench.duckdb, show the status
+#   make test   set up and run the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := build/demo
+DB     ?= workbench.duckdb
+
+.PHONY: setup demo test lab lock clean benchmarks
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "workbench needs Python 3.11, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet pip==25.3
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	$(BIN)/jupyter labextension disable "@jupyterlab/apputils-extension:announcements" >/dev/null 2>&1 || true
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/workbench synth --out $(DEMO) --seed 2011
+	$(BIN)/workbench ingest --db $(DB) $(DEMO)/packages/*
+	$(BIN)/workbench status --db $(DB)
+	@echo
+	@echo "The store is $(DB). Open the notebooks with: make lab"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lab: $(STAMP)
+	WORKBENCH_DB=$(abspath $(DB)) $(BIN)/jupyter lab --no-browser notebooks/
+
+benchmarks: $(STAMP)
+	$(BIN)/python benchmarks/ingest.py
+
+# Re-pin every transitive dependency after changing a pin in pyproject.toml.
+lock:
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet pip==25.3 setuptools==80.10.2
+	build/lock-venv/bin/python -m pip install --quiet -e '.[dev]'
+	build/lock-venv/bin/python -m pip freeze --exclude-editable --all | grep -v '^pip==' > requirements.lock
+	rm -rf build/lock-venv
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,90 @@
+"""Shared fixtures: an in-memory store, a package builder, the shared data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from workbench.contracts import ContractSet, load_contracts
+from workbench.store import Store, open_store
+
+SHARED_DATA = Path(os.environ.get("WORKBENCH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def contracts() -> ContractSet:
+    return load_contracts()
+
+
+@pytest.fixture
+def store(contracts: ContractSet) -> Store:
+    with open_store(":memory:", contracts=contracts, user="test-analyst") as s:
+        yield s
+
+
+@pytest.fixture
+def file_store(tmp_path: Path, contracts: ContractSet, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """A store on disk with its vault beside it, as an analyst has."""
+    monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "store.duckdb"))
+    monkeypatch.setenv("WORKBENCH_USER", "test-analyst")
+    with open_store(tmp_path / "store.duckdb", contracts=contracts, user="test-analyst") as s:
+        yield s
+
+
+def base_manifest(**overrides: Any) -> dict[str, Any]:
+    manifest: dict[str, Any] = {
+        "ngo": {"id": "TESTNGO", "name": "Test Documentation Group (fictional)"},
+        "submission_ref": "TEST-2024-1",
+        "contract_version": "1.0",
+        "reporting_period": {"start": "2013-01-01", "end": "2013-12-31"},
+        "contact_point": {"role": "Data officer", "email": "data@test.example.org"},
+        "disclosure": {
+            "source_confidential": False,
+            "consent_basis": "informed_consent",
+            "authorities": [{"authority": "DE-GBA", "decision": "allowed"}],
+        },
+    }
+    manifest.update(overrides)
+    return manifest
+
+
+INCIDENTS_CSV = (
+    "incident_id,date_start,place,violation_types,killed,narrative\n"
+    "I-1,2013-03-12,Douma,torture,3,Shelling of the market in the morning.\n"
+    "I-2,12/04/2013,حلب,unlawful_killing; torture,1,Two men were detained at a checkpoint.\n"
+    "I-3,March 2014,Idlib,arbitrary_detention,0,Arrest campaign in the city.\n"
+)
+
+
+def make_package(root: Path, files: dict[str, str | bytes], manifest: dict[str, Any] | None = None, *, name: str = "pkg") -> Path:
+    """A package folder holding ``manifest.yaml`` and the given files."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    if manifest is not False:
+        (folder / "manifest.yaml").write_text(yaml.safe_dump(manifest or base_manifest(), allow_unicode=True), encoding="utf-8")
+    for rel, content in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def package_factory(tmp_path: Path):
+    counter = iter(range(1, 10_000))
+
+    def factory(files: dict[str, str | bytes], manifest: dict[str, Any] | None = None) -> Path:
+        return make_package(tmp_path, files, manifest, name=f"pkg{next(counter)}")
+
+    return factory
+
+
+def requires_shared_data():
+    return pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"shared data folder {SHARED_DATA} is absent")

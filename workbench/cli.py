@@ -1,0 +1,236 @@
+"""The ``workbench`` command. Each command is a thin shell over a function of the package.
+
+Errors from the library (:class:`~workbench.errors.WorkbenchError`) are shown as one clear
+message and exit code 2; a command whose check finds problems exits with 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from workbench.config import Settings, settings
+from workbench.errors import WorkbenchError
+
+app = typer.Typer(help="Load, check and verify NGO documentation submissions.", no_args_is_help=True, add_completion=False)
+contract_app = typer.Typer(help="Data contracts: check them, export them for NGOs.", no_args_is_help=True)
+gazetteer_app = typer.Typer(help="The gazetteer of Syrian places used to geocode submissions.", no_args_is_help=True)
+app.add_typer(contract_app, name="contract")
+app.add_typer(gazetteer_app, name="gazetteer")
+
+console = Console()
+errors = Console(stderr=True)
+
+DbOption = typer.Option(None, "--db", help="Store file (default: WORKBENCH_DB or ./workbench.duckdb).")
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of tables.")
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    try:
+        yield
+    except WorkbenchError as exc:
+        errors.print(f"[bold red]{type(exc).__name__}[/]: {exc}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _settings(db: Optional[Path]) -> Settings:
+    return settings(WORKBENCH_DB=db)
+
+
+def _frame_table(frame, title: str | None = None) -> Table:
+    table = Table(title=title, show_lines=False)
+    for column in frame.columns:
+        table.add_column(column, overflow="fold")
+    for row in frame.iter_rows():
+        table.add_row(*("" if v is None else str(v) for v in row))
+    return table
+
+
+@app.command()
+def ingest(
+    packages: list[Path] = typer.Argument(..., help="Package folders or .zip files."),
+    db: Optional[Path] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Load submission packages into the store (checked, normalised, hashed, logged)."""
+    from workbench.ingest import ingest_package
+    from workbench.store import open_store
+
+    config = _settings(db)
+    failed = False
+    reports = []
+    with _friendly_errors(), open_store(config.db_path) as store:
+        for package in packages:
+            try:
+                report = ingest_package(store, package, config=config)
+            except WorkbenchError as exc:
+                failed = True
+                errors.print(f"[bold red]{package}[/]: {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
+                reports.append({"package": str(package), "status": "rejected", "error": str(exc)})
+                continue
+            reports.append({"package": str(package), **report.to_dict()})
+            if not as_json:
+                console.print(
+                    f"[bold]{package}[/]: {report.message} — {report.rows_read} rows read, "
+                    f"{report.rows_accepted} accepted, {report.rows_quarantined} quarantined; findings {report.findings or '{}'}",
+                    highlight=False,
+                )
+    if as_json:
+        print(json.dumps(reports, ensure_ascii=False, default=str))
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    package: Path = typer.Argument(..., help="Package folder or .zip file."),
+    findings_csv: Optional[Path] = typer.Option(None, "--findings", help="Write every finding to this CSV file."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Run every check of an ingest without a store, as an NGO would before sending. Exit 1 if rows would be quarantined."""
+    from workbench.ingest import check_package
+
+    with _friendly_errors():
+        report, findings = check_package(package)
+    if findings_csv:
+        findings.write_csv(findings_csv)
+    if as_json:
+        print(json.dumps({**report.to_dict(), "finding_list": findings.to_dicts()}, ensure_ascii=False, default=str))
+    else:
+        console.print(f"{package}: {report.rows_read} rows read, {report.rows_accepted} would be accepted, "
+                      f"{report.rows_quarantined} quarantined; findings {report.findings or '{}'}", highlight=False)
+        for f in findings.head(200).iter_rows(named=True):
+            where = f"{f['file']}" + (f":{f['row']}" if f["row"] is not None else "") + (f" {f['field']}" if f["field"] else "")
+            console.print(f"{where} [{f['severity']}] {f['rule']}: {f['message']}", highlight=False, markup=False)
+        if findings.height > 200:
+            console.print(f"... and {findings.height - 200} more (use --findings FILE.csv for all)")
+    if report.rows_quarantined:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(db: Optional[Path] = DbOption, as_json: bool = JsonOption) -> None:
+    """Per NGO: submissions, files, rows read / accepted / quarantined, findings by severity."""
+    from workbench.store import open_store
+
+    config = _settings(db)
+    with _friendly_errors(), open_store(config.db_path, read_only=True) as store:
+        frame = store.status()
+    if as_json:
+        print(json.dumps(frame.to_dicts(), ensure_ascii=False, default=str))
+    else:
+        console.print(_frame_table(frame, title=f"Store {config.db_path}"))
+
+
+@app.command()
+def verify(db: Optional[Path] = DbOption, as_json: bool = JsonOption) -> None:
+    """Re-hash the received files, every stored row and the custody chain; name what was altered. Exit 1 if anything was."""
+    from workbench.store import open_store
+    from workbench.verify import verify_store
+
+    config = _settings(db)
+    with _friendly_errors(), open_store(config.db_path) as store:
+        report = verify_store(store)
+    if as_json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        console.print(f"checked {report.files_checked} files, {report.rows_checked} rows, {report.custody_entries} custody entries")
+        for problem in report.problems:
+            console.print(f"[red]✗[/] {problem}", highlight=False)
+        if report.ok:
+            console.print("[green]✓ everything matches its hash[/]")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@contract_app.command("check")
+def contract_check(path: Optional[Path] = typer.Argument(None, help="A data_contracts folder (default: the project's).")) -> None:
+    """Check every contract and vocabulary against the meta-schemas."""
+    from workbench.contracts import load_contracts
+
+    with _friendly_errors():
+        contracts = load_contracts(path)
+    console.print(f"contract set {contracts.version}: {len(contracts.contracts)} record contracts, "
+                  f"{len(contracts.vocabularies)} vocabularies, all valid")
+
+
+@contract_app.command("export")
+def contract_export(
+    out: Path = typer.Option(..., "--out", help="Folder to write to."),
+    fmt: str = typer.Option("frictionless", "--format", help="Only 'frictionless' (Table Schema + Data Package)."),
+) -> None:
+    """Write the contracts as Frictionless Table Schemas and a data package NGOs can check their files with."""
+    from workbench.contracts import load_contracts
+    from workbench.frictionless import export_frictionless
+
+    if fmt != "frictionless":
+        errors.print(f"unknown format {fmt!r}; the only format is 'frictionless'")
+        raise typer.Exit(2)
+    with _friendly_errors():
+        written = export_frictionless(load_contracts(), out)
+    console.print(f"wrote {len(written)} files to {out}")
+
+
+@gazetteer_app.command("import")
+def gazetteer_import(folder: Path = typer.Argument(..., help="Folder with the OCHA files (as in shared/data/geo)."), db: Optional[Path] = DbOption) -> None:
+    """Load the OCHA administrative and community gazetteers; later ingests geocode with them."""
+    from workbench.gazetteer import read_ocha
+    from workbench.store import open_store
+
+    config = _settings(db)
+    with _friendly_errors():
+        gazetteer = read_ocha(folder)
+        with open_store(config.db_path) as store:
+            with store.transaction():
+                store.replace_gazetteer(gazetteer, origin=f"OCHA ({folder.name})")
+            store.write_anchor()
+    console.print(f"imported {gazetteer.summary()}")
+
+
+@gazetteer_app.command("info")
+def gazetteer_info(db: Optional[Path] = DbOption) -> None:
+    """Which gazetteer the store holds, with counts per level."""
+    from workbench.store import open_store
+
+    config = _settings(db)
+    with _friendly_errors(), open_store(config.db_path, read_only=True) as store:
+        summary = store.gazetteer().summary()
+    console.print(summary)
+
+
+@app.command()
+def synth(
+    out: Path = typer.Option(Path("build/demo"), "--out", help="Folder to write the packages to."),
+    seed: int = typer.Option(2011, help="Random seed; the same seed gives the same bytes."),
+    incidents: int = typer.Option(600, help="True incidents in the shared pool the NGOs report on."),
+    zip_packages: bool = typer.Option(False, "--zip", help="Write .zip packages instead of folders."),
+    benchmark: bool = typer.Option(False, "--benchmark", help="Write one large contract-shaped package instead."),
+) -> None:
+    """Write synthetic submissions from clearly fictional NGOs, with the ground truth of which records are the same."""
+    from workbench.synth import generate, write_benchmark_package
+
+    with _friendly_errors():
+        if benchmark:
+            path = write_benchmark_package(out, incidents=incidents, seed=seed)
+            console.print(f"wrote {path}")
+            return
+        result = generate(out, seed=seed, incidents=incidents, zip_packages=zip_packages)
+    for package in result.packages:
+        console.print(f"wrote {package}")
+    console.print(f"ground truth in {result.ground_truth}")
+
+
+def main() -> None:  # pragma: no cover - entry point for python -m
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
