@@ -35,8 +35,6 @@ NAME_SCHEMA: dict[str, pl.DataType] = {
 }
 NAME_SCRIPTS: tuple[str, ...] = ("ar", "latin")
 NAME_KINDS: tuple[str, ...] = ("official", "alternate")
-
-
 REPLACEMENT_CHARACTER = "\ufffd"
 
 
@@ -44,7 +42,8 @@ def script_of(text: str) -> str | None:
     """"ar" for Arabic script, "latin" for Latin script, None for anything else (Cyrillic, ...)."""
     if any("\u0600" <= c <= "\u06ff" or "\u0750" <= c <= "\u077f" for c in text):
         return "ar"
-    letters = [c for c in unicodedata.normalize("NFKD", text) if c.isalpha()]
+    # modifier letters such as ʿ (ayn) are marks here, not letters of another script
+    letters = [c for c in unicodedata.normalize("NFKD", text) if unicodedata.category(c) in ("Lu", "Ll", "Lt")]
     return "latin" if letters and all(c.isascii() for c in letters) else None
 
 
@@ -99,7 +98,7 @@ def canonical_names(names: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # frames do not compare to a bool; a gazetteer is equal only to itself
 class Gazetteer:
     """Places of Syria with their names in both scripts, and a resolver from free text to places.
 

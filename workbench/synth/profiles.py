@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+#: Fields the workbench derives itself; most NGOs leave them out.
+DERIVED_FIELDS = ("date_end", "date_precision", "geo_precision", "admin1_pcode")
+
 
 @dataclass(frozen=True)
 class DataFile:
@@ -25,6 +28,7 @@ class NgoProfile:
     ``place_modes``: how often a place is written as the community ("community"), as
     "community, governorate" ("with_governorate"), in another transliteration ("variant"), as the
     governorate only ("governorate") or as a hamlet the gazetteer does not know ("unknown").
+    ``omits``: fields the NGO never writes, of those the generator can fill.
     """
 
     id: str
@@ -46,17 +50,18 @@ class NgoProfile:
     month_only_share: float = 0.08
     year_only_share: float = 0.0
     day_shift_share: float = 0.15
-    writes_date_end: bool = False
-    writes_derived: bool = False
+    omits: tuple[str, ...] = (*DERIVED_FIELDS, "language", "confidential_source")
     place_language: str = "en"
     place_modes: dict[str, float] = field(default_factory=lambda: {"community": 0.8, "with_governorate": 0.2})
     coords_share: float = 0.0
+    coord_digits: int = 4
     count_noise_share: float = 0.3
     violation_style: str = "codes"
     vocabulary_style: str = "code"  # how sex, roles, status ... are written: code, en or ar
     pseudonyms: str = "own"  # own (prefix + hash) or shared (the SHK- keyed scheme)
     pseudonym_prefix: str = ""
     person_share: float = 0.7
+    age_noise_share: float = 0.15
     narrative_language: str = "en"
     narrative_pii_share: float = 0.0
     media_share: float = 0.0
@@ -79,13 +84,14 @@ ALPHA = NgoProfile(
     month_only_share=0.04,
     day_shift_share=0.05,
     count_noise_share=0.1,
-    writes_date_end=True,
-    writes_derived=True,
+    omits=(),
     place_modes={"community": 0.7, "with_governorate": 0.25, "governorate": 0.05},
     coords_share=0.85,
+    coord_digits=5,
     violation_style="codes",
     pseudonyms="shared",
     person_share=0.8,
+    age_noise_share=0.05,
     media_share=0.35,
 )  # fmt: skip
 BAYAN = NgoProfile(
@@ -103,6 +109,7 @@ BAYAN = NgoProfile(
                                 {"authority": "DE-GBA (Federal Prosecutor, Germany)", "decision": "ask_first"}]},
     list_files=False,
     headers="arabic",
+    omits=(*DERIVED_FIELDS, "confidential_source"),
     period=("2011-03-15", "2019-12-31"),
     coverage=0.45,
     id_format="BYN/{year}/{seq:03d}",
@@ -163,6 +170,7 @@ DELTA = NgoProfile(
     id_format="EV{seq:05d}",
     date_style="month_first",
     date_order="month_first",
+    omits=(*DERIVED_FIELDS, "language", "confidential_source", "weapons", "account_given"),
     month_only_share=0.1,
     place_modes={"community": 0.25, "variant": 0.35, "governorate": 0.3, "unknown": 0.1},
     coords_share=0.05,
@@ -209,6 +217,7 @@ ZETA = NgoProfile(
                 "authorities": [{"authority": "CH-OAG (Office of the Attorney General, Switzerland)", "decision": "allowed"}]},
     coverage=0.15,
     min_incidents=14,
+    omits=("date_precision", "geo_precision", "admin1_pcode"),
     id_format="ZIR-{year}-{seq:04d}",
     month_only_share=0.05,
     place_modes={"community": 0.8, "governorate": 0.2},

@@ -99,24 +99,26 @@ class _ReportBuilder:
         if (mode == "variant" and not place.variants) or (mode == "unknown" and not self.pool.unknown_names):
             mode = "community"
         arabic = self.ngo.place_language == "ar"
-        text = {
-            "community": place.name_ar if arabic else place.name_en,
-            "with_governorate": f"{place.name_ar} - {place.governorate_ar}" if arabic else f"{place.name_en}, {place.governorate_en}",
-            "variant": self.pick(place.variants),
-            "governorate": governorate_text_ar(place) if arabic else governorate_text_en(place),
-            "unknown": self.pick(self.pool.unknown_names),
-        }[mode]
+        if mode == "variant":
+            text = self.pick(place.variants)
+        elif mode == "unknown":
+            text = self.pick(self.pool.unknown_names)
+        elif mode == "governorate":
+            text = governorate_text_ar(place) if arabic else governorate_text_en(place)
+        elif mode == "with_governorate":
+            text = f"{place.name_ar} - {place.governorate_ar}" if arabic else f"{place.name_en}, {place.governorate_en}"
+        else:
+            text = place.name_ar if arabic else place.name_en
         if mode != "community":
             self.report.habits[f"place written as {mode.replace('_', ' + ')}"] += 1
         located: Row = {}
         if mode in ("community", "with_governorate", "variant") and self.chance(self.ngo.coords_share):
-            digits = 5 if self.ngo.writes_derived else 4
+            digits = self.ngo.coord_digits
             located = {"latitude": round(truth.lat, digits), "longitude": round(truth.lon, digits)}
-        if self.ngo.writes_derived:
-            level = "point" if located else ("governorate" if mode == "governorate" else "community")
-            located |= {"geo_precision": level, "admin1_pcode": place.admin1_pcode}
-        if not located:
+        else:
             self.report.habits["incident without coordinates"] += 1
+        level = "point" if located else {"governorate": "governorate", "unknown": "unknown"}.get(mode, "community")
+        located |= {"geo_precision": level, "admin1_pcode": None if mode == "unknown" else place.admin1_pcode}
         return text, located
 
     def reported_day(self, truth: TrueIncident) -> tuple[dt.date, str]:
@@ -173,19 +175,17 @@ class _ReportBuilder:
             "title": (truth.scenario.title_ar if arabic else truth.scenario.title_en).format(place=place_text),
             "date_start": self.date(day, precision),
         }
-        if ngo.writes_date_end and truth.days and precision == "day":
+        if truth.days and precision == "day":
             row["date_end"] = self.date(min(day + dt.timedelta(days=truth.days), LAST_DAY), "day")
-        if ngo.writes_derived:
-            row["date_precision"] = precision
-        row |= {"place": place_text, **located, "violation_types": self.violations(truth)}
-        if ngo.id != "DELTA" and truth.weapons:
+        row |= {"date_precision": precision, "place": place_text, **located, "violation_types": self.violations(truth)}
+        if truth.weapons:
             row["weapons"] = [WEAPONS_AR.get(w, w) for w in truth.weapons] if arabic else list(truth.weapons)
-        row |= {"killed": killed, "injured": injured, "narrative": narrative}
-        if ngo.writes_derived or ngo.defects or arabic:
-            row["language"] = ngo.narrative_language
-        if ngo.writes_derived or ngo.defects:
-            row["confidential_source"] = self.boolean(truth.confidential)
-        return row
+        row |= {"killed": killed, "injured": injured, "narrative": narrative, "language": ngo.narrative_language,
+                "confidential_source": self.boolean(truth.confidential)}  # fmt: skip
+        return self.without_omitted(row)
+
+    def without_omitted(self, row: Row) -> Row:
+        return {k: v for k, v in row.items() if k not in self.ngo.omits}
 
     # --- persons, actors, sources -------------------------------------------------------------
 
@@ -203,7 +203,7 @@ class _ReportBuilder:
         age: Any = None
         if self.chance(0.75):
             age = truth.age
-            if self.chance(0.05 if ngo.writes_derived else 0.15):
+            if self.chance(ngo.age_noise_share):
                 age = max(0, age + self.pick((-1, 1)))
                 self.report.habits["age one year off"] += 1
             age = str(age).translate(ARABIC_INDIC) if ngo.vocabulary_style == "ar" else age
@@ -215,10 +215,9 @@ class _ReportBuilder:
             "age": age,
             "status": self.vocab("person_status", truth.status),
             "consent": self.vocab("consent_status", truth.consent),
+            "account_given": self.boolean(truth.account_given and self.chance(0.85)),
         }
-        if ngo.id != "DELTA":
-            row["account_given"] = self.boolean(truth.account_given and self.chance(0.85))
-        self.report.rows["persons"].append(row)
+        self.report.rows["persons"].append(self.without_omitted(row))
         return person_id
 
     def persons_of(self, truth: TrueIncident, incident_id: str) -> None:

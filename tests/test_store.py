@@ -1,0 +1,148 @@
+"""The store: opening safely, the custody chain, and verification that names what was altered."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import INCIDENTS_CSV
+from workbench.errors import StoreError, StoreLockedError
+from workbench.ingest import ingest_package
+from workbench.store import open_store
+from workbench.verify import verify_store
+
+
+def _ingested(file_store, package_factory):
+    ingest_package(file_store, package_factory({"incidents.csv": INCIDENTS_CSV}), today=date(2026, 11, 28))
+    return file_store
+
+
+def test_a_file_that_is_not_a_duckdb_database(tmp_path, contracts):
+    path = tmp_path / "notes.duckdb"
+    path.write_bytes(b"these are my notes, not a database\n" * 100)
+    with pytest.raises(StoreError, match="is not a DuckDB database; nothing was changed"):
+        open_store(path, contracts=contracts)
+    assert path.read_bytes().startswith(b"these are my notes")
+
+
+def test_a_store_locked_by_another_process(tmp_path, contracts):
+    path = tmp_path / "locked.duckdb"
+    open_store(path, contracts=contracts).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, sys, time
+            con = duckdb.connect({str(path)!r})
+            print("ready", flush=True)
+            sys.stdin.readline()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLockedError, match=rf"open for writing in another process \(process {holder.pid}\)"):
+            open_store(path, contracts=contracts)
+    finally:
+        holder.communicate("done\n", timeout=30)
+
+
+def test_read_only_open_of_a_missing_store(tmp_path, contracts):
+    with pytest.raises(StoreError, match="no store at"):
+        open_store(tmp_path / "absent.duckdb", contracts=contracts, read_only=True)
+
+
+def test_custody_log_is_a_hash_chain(store):
+    first = store.log("note", subject="a", details={"n": 1})
+    second = store.log("note", subject="b", details={"n": 2})
+    assert second.prev_hash == first.entry_hash
+    assert store.custody_problems() == []
+    store.con.execute("UPDATE custody_log SET subject = 'rewritten' WHERE seq = 1")
+    problems = store.custody_problems()
+    assert any("entry 1" in p and "altered" in p for p in problems)
+
+
+def test_removed_custody_entry_is_named(store):
+    for n in range(4):
+        store.log("note", subject=str(n), details={})
+    store.con.execute("DELETE FROM custody_log WHERE seq = 2")
+    problems = store.custody_problems()
+    assert any("entries 2 to 2 are missing" in p for p in problems)
+    assert any("entry 3" in p and "does not follow" in p for p in problems)
+
+
+def test_truncated_custody_log_is_noticed_through_the_anchor(file_store, package_factory):
+    store = _ingested(file_store, package_factory)
+    store.log("note", subject="later", details={})
+    store.write_anchor()
+    store.con.execute("DELETE FROM custody_log WHERE seq = (SELECT max(seq) FROM custody_log)")
+    assert any("entries were removed" in p for p in store.custody_problems())
+
+
+def test_verify_passes_on_an_untouched_store(file_store, package_factory):
+    store = _ingested(file_store, package_factory)
+    report = verify_store(store)
+    assert report.ok, report.problems
+    assert report.files_checked >= 2 and report.rows_checked == 3
+    assert store.custody_entries()[-1].action == "verify"
+
+
+def test_verify_names_an_altered_received_file(file_store, package_factory):
+    store = _ingested(file_store, package_factory)
+    vault = Path(store.con.execute("SELECT vault_path FROM submissions").fetchone()[0])
+    (vault / "files" / "incidents.csv").write_text(INCIDENTS_CSV.replace("3,Shelling", "30,Shelling"), encoding="utf-8")
+    problems = verify_store(store).problems
+    assert problems == [next(p for p in problems if "file incidents.csv was altered" in p)]
+
+
+def test_verify_names_a_missing_received_file(file_store, package_factory):
+    store = _ingested(file_store, package_factory)
+    vault = Path(store.con.execute("SELECT vault_path FROM submissions").fetchone()[0])
+    (vault / "manifest.yaml").unlink(missing_ok=True)
+    (vault / "files" / "manifest.yaml").unlink()
+    assert any("manifest.yaml is missing from the vault" in p for p in verify_store(store).problems)
+
+
+def test_verify_names_an_altered_row(file_store, package_factory):
+    store = _ingested(file_store, package_factory)
+    store.con.execute("UPDATE incidents SET killed = 300 WHERE incident_id = 'I-1'")
+    problems = verify_store(store).problems
+    assert problems == [p for p in problems if "incidents.csv row 2 was altered after ingest" in p] and problems
+
+
+def test_verify_notices_a_row_altered_together_with_its_hash(file_store, package_factory):
+    from workbench.store import row_hash_sql
+
+    store = _ingested(file_store, package_factory)
+    store.con.execute("UPDATE incidents SET killed = 300 WHERE incident_id = 'I-1'")
+    store.con.execute(f"UPDATE incidents SET row_hash = {row_hash_sql(store.contracts.contract('incidents'))}")
+    problems = verify_store(store).problems
+    assert any("rows of submission 1 were added, removed or altered since ingest" in p for p in problems)
+
+
+def test_verify_notices_a_deleted_row(file_store, package_factory):
+    store = _ingested(file_store, package_factory)
+    store.con.execute("DELETE FROM incidents WHERE incident_id = 'I-2'")
+    problems = verify_store(store).problems
+    assert problems and all("incidents" in p for p in problems)
+
+
+def test_contract_changes_migrate_the_store(tmp_path, contracts):
+    import shutil
+
+    from workbench.contracts import load_contracts
+
+    path = tmp_path / "store.duckdb"
+    open_store(path, contracts=contracts).close()
+    copy = tmp_path / "contracts"
+    shutil.copytree(contracts.path, copy)
+    incidents = copy / "records" / "incidents.yaml"
+    incidents.write_text(incidents.read_text(encoding="utf-8")
+                         + "  - {name: shelter_type, type: string, title: Shelter type, description: Where people sheltered.}\n",
+                         encoding="utf-8")
+    with open_store(path, contracts=load_contracts(copy)) as store:
+        assert "shelter_type" in store.columns("incidents")
+        assert store.frame("SELECT * FROM active.incidents").columns[-1] == "shelter_type"
