@@ -23,8 +23,8 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/workbench synth --out $(DEMO) --seed 2011
-	$(BIN)/workbench ingest --db $(DB) $(DEMO)/packages/*
+	$(BIN)/workbench synth --out $(DEMO) --seed 2011 --overwrite
+	$(BIN)/workbench ingest --db $(DB) $$(find $(DEMO) -mindepth 1 -maxdepth 1 -type d ! -name ground_truth | sort)
 	$(BIN)/workbench status --db $(DB)
 	@echo
 	@echo "The store is $(DB). Open the notebooks with: make lab"

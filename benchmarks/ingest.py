@@ -28,18 +28,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def _child(name: str, args: tuple, queue) -> None:
+    start = time.perf_counter()
+    extra = globals()[name](*args)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    queue.put({"seconds": seconds, "peak_bytes": peak, **(extra or {})})
+
+
 def _measure(target, *args) -> dict:
-    """Run ``target(*args)`` in a fresh process; its wall time and peak memory."""
-    queue: mp.Queue = mp.Queue()
-
-    def runner() -> None:
-        start = time.perf_counter()
-        extra = target(*args)
-        seconds = time.perf_counter() - start
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        queue.put({"seconds": seconds, "peak_bytes": peak, **(extra or {})})
-
-    process = mp.get_context("fork").Process(target=runner)
+    """Run ``target(*args)`` in a fresh interpreter (spawned, not forked: DuckDB and polars hold
+    threads a fork would copy in a locked state); its wall time and peak memory."""
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(target.__name__, args, queue))
     process.start()
     result = queue.get()
     process.join()

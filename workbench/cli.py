@@ -127,7 +127,11 @@ def status(db: Optional[Path] = DbOption, as_json: bool = JsonOption) -> None:
     if as_json:
         print(json.dumps(frame.to_dicts(), ensure_ascii=False, default=str))
     else:
-        console.print(_frame_table(frame, title=f"Store {config.db_path}"))
+        compact = frame.select(
+            ngo="ngo_id", files="data_files", read="rows_read", accepted="rows_accepted", quarantined="rows_quarantined",
+            errors="findings_error", warnings="findings_warning", info="findings_info",
+        )
+        console.print(_frame_table(compact, title=f"Store {config.db_path}: current submissions per NGO"))
 
 
 @app.command()
@@ -213,16 +217,17 @@ def synth(
     incidents: int = typer.Option(600, help="True incidents in the shared pool the NGOs report on."),
     zip_packages: bool = typer.Option(False, "--zip", help="Write .zip packages instead of folders."),
     benchmark: bool = typer.Option(False, "--benchmark", help="Write one large contract-shaped package instead."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace packages already in the output folder."),
 ) -> None:
     """Write synthetic submissions from clearly fictional NGOs, with the ground truth of which records are the same."""
     from workbench.synth import generate, write_benchmark_package
 
     with _friendly_errors():
         if benchmark:
-            path = write_benchmark_package(out, incidents=incidents, seed=seed)
+            path = write_benchmark_package(out, incidents=incidents, seed=seed, overwrite=overwrite)
             console.print(f"wrote {path}")
             return
-        result = generate(out, seed=seed, incidents=incidents, zip_packages=zip_packages)
+        result = generate(out, seed=seed, incidents=incidents, zip_packages=zip_packages, overwrite=overwrite)
     for package in result.packages:
         console.print(f"wrote {package}")
     console.print(f"ground truth in {result.ground_truth}")

@@ -109,6 +109,7 @@ class Field:
     derived: bool = False
     precision: dict[str, str] | None = None
     geocode: dict[str, str] | None = None
+    package_file: dict[str, str] | None = None
     delimiter: str = ";"
     item_type: str = "string"
     example: Any = None
@@ -314,6 +315,7 @@ def _field_from(doc: dict) -> Field:
         derived=bool(doc.get("derived", False)),
         precision=doc.get("precision"),
         geocode=doc.get("geocode"),
+        package_file=doc.get("package_file"),
         delimiter=doc.get("delimiter", ";"),
         item_type=doc.get("itemType", "string"),
         example=doc.get("example"),
@@ -377,7 +379,7 @@ def _cross_problems(
     for f in contract.fields:
         if f.vocabulary and f.vocabulary not in vocabularies:
             problems.append(f"{where}: field {f.name!r} uses unknown vocabulary {f.vocabulary!r}")
-        for target in [*(f.precision or {}).values(), *(f.geocode or {}).values()]:
+        for target in [*(f.precision or {}).values(), *(f.geocode or {}).values(), *(f.package_file or {}).values()]:
             if target not in names:
                 problems.append(f"{where}: field {f.name!r} writes to {target!r}, which is not a field")
         if f.precision and f.type != "date":

@@ -26,12 +26,12 @@ from workbench.config import Settings, settings as read_settings
 from workbench.contracts import Contract, ContractSet
 from workbench.errors import ManifestError, PackageError
 from workbench.gazetteer import Gazetteer
-from workbench.intake import Limits, Package, PackageFile, open_package
+from workbench.intake import Limits, Package, PackageFile, open_package, xlsx_sheet_names
 from workbench.normalise.lookups import date_lookup, months_from, place_lookup, vocabulary_lookup
 from workbench.normalise.pii import PiiPattern, load_patterns, masking_sql
 from workbench.readers import RawTable, read_raw
 from workbench.sql import quote_ident, sql_literal
-from workbench.store import Store, open_store, row_hash_sql, table_digest
+from workbench.store import Store, open_store, row_hash_sql, table_digest, table_from_frame
 from workbench.validate import ERROR, Context, Layout, compile_validation, header_score, map_headers, split_words
 
 _BLANKS = "' ' || chr(9) || chr(10) || chr(13) || chr(160) || chr(65279)"
@@ -41,13 +41,15 @@ QUARANTINE_CELL_LIMIT = 100_000
 
 @dataclass
 class FileResult:
-    path: str
+    path: str  # as findings and provenance name it: the file, or "file#sheet" for one sheet of a workbook
     record_type: str | None
     format: str
     encoding: str | None
     rows_read: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
+    file: str = ""  # the file in the package
+    sheet: str | None = None
 
 
 @dataclass
@@ -233,29 +235,44 @@ class _Run:
                 self.con.execute(f"DROP TABLE {quote_ident(name)}")
 
     def _assign_record_types(self) -> list[tuple[PackageFile, str | None, str | None]]:
-        listed = {entry["path"]: entry for entry in self.package.manifest.get("files", [])}
+        """(file, record type or None when it must be recognised from the headers, sheet) for every table."""
+        listed: dict[str, list[dict]] = {}
+        for entry in self.package.manifest.get("files", []):
+            listed.setdefault(entry["path"], []).append(entry)
         for listed_path in listed:
             if not any(f.path == listed_path for f in self.package.files):
                 self._finding(listed_path, None, None, "file.missing", ERROR,
                               "the manifest lists this file but the package does not hold it")
-        out = []
+        out: list[tuple[PackageFile, str | None, str | None]] = []
         for f in self.package.data_files:
-            entry = listed.get(f.path)
-            if entry is not None:
+            for entry in listed.get(f.path, []):
                 record_type = entry["record_type"] if entry["record_type"] in self.contracts.contracts else None
                 if record_type is None:
                     self._finding(f.path, None, None, "file.record_type", ERROR,
                                   f"the manifest says this file holds {entry['record_type']!r}, which is not a record type of contract {self.contracts.version}")
                 out.append((f, record_type, entry.get("sheet")))
+            if f.path in listed:
+                continue
+            sheets = self._sheets(f)
+            if len(sheets) > 1:
+                out += [(f, self._guess_record_type(sheet) or self._guess_record_type(f.path), sheet) for sheet in sheets]
             else:
-                out.append((f, self._guess_record_type(f), None))
+                out.append((f, self._guess_record_type(f.path), None))
         return out
 
-    def _guess_record_type(self, f: PackageFile) -> str | None:
-        words = split_words(Path(f.path).stem)
+    def _sheets(self, f: PackageFile) -> list[str]:
+        if f.format != "xlsx":
+            return []
+        try:
+            return xlsx_sheet_names(f.disk_path)
+        except PackageError:
+            return []  # reading the file reports why
+
+    def _guess_record_type(self, name: str) -> str | None:
+        words = split_words(Path(name).stem if "." in name else name)
         by_name = [c.name for c in self.contracts if words & {w for h in c.file_hints for w in split_words(h)}]
         # link files ("incident_persons") also hint at their parts: the most specific (most hint words) wins
-        by_name.sort(key=lambda n: -len(words & {w for h in self.contracts.contract(n).file_hints for w in split_words(h)}))
+        by_name.sort(key=lambda n: -self._hint_strength(n, words))
         if by_name and (len(by_name) == 1 or self._hint_strength(by_name[0], words) > self._hint_strength(by_name[1], words)):
             return by_name[0]
         return None  # decided after reading the headers
@@ -266,17 +283,19 @@ class _Run:
 
     # -- one file -------------------------------------------------------------------------
     def _ingest_file(self, f: PackageFile, record_type: str | None, sheet: str | None) -> None:
-        result = FileResult(f.path, record_type, f.format, f.encoding)
+        """Read one table (a file, or one sheet of a workbook), check it and store its rows."""
+        label = f.path if sheet is None else f"{f.path}#{sheet}"
+        result = FileResult(label, record_type, f.format, f.encoding, file=f.path, sheet=sheet)
         self.results.append(result)
         table = f"raw_{len(self.results)}"
         self.temp_tables += [table, f"{table}__csv", f"{table}__objects", f"{table}__objects_n", f"{table}__steps", f"{table}__numbers", "staged"]
-        if f.encoding_note:
-            self._finding(f.path, None, None, "file.encoding", "warning", f.encoding_note)
+        if f.encoding_note and sheet is None:
+            self._finding(label, None, None, "file.encoding", "warning", f.encoding_note)
         try:
             raw = read_raw(self.con, f, table, workdir=self.workdir, sheet=sheet)
         except PackageError as exc:
-            self._finding(f.path, None, None, "file.unreadable", ERROR, str(exc))
-            self._quarantine_file(f, record_type, None, [str(exc)])
+            self._finding(label, None, None, "file.unreadable", ERROR, str(exc))
+            self._quarantine_file(label, record_type, None, [str(exc)])
             return
         result.rows_read = raw.rows_read
         if record_type is None:
@@ -284,39 +303,41 @@ class _Run:
             if scored and scored[0][0] >= 0.5 and (len(scored) == 1 or scored[0][0] > scored[1][0]):
                 record_type = result.record_type = scored[0][1]
         if f.format == "empty" or (raw.rows_read == 0):
-            self._finding(f.path, None, None, "file.empty", "warning", "the file holds no records")
+            self._finding(label, None, None, "file.empty", "warning",
+                          "the file holds no records" if sheet is None else f"sheet {sheet!r} holds no records")
             return
         if record_type is None:
             reason = "cannot tell which record type this file holds; list it under files in the manifest"
-            self._finding(f.path, None, None, "file.record_type", ERROR, reason)
-            self._quarantine_all(f, None, raw, [reason])
+            self._finding(label, None, None, "file.record_type", ERROR, reason)
+            self._quarantine_all(label, None, raw, [reason])
             result.rows_quarantined = raw.rows_read
             return
         contract = self.contracts.contract(record_type)
         layout = map_headers(raw.headers, contract, raw.columns)
         for header in layout.unknown:
             label = header if header and header.strip() else "(a column without a header)"
-            self._finding(f.path, 1, None, "header.unknown", "warning",
+            self._finding(label, 1, None, "header.unknown", "warning",
                           f"column {label!r} is not in the {record_type} contract; its values were not loaded")
         for header, field_name in layout.duplicates:
-            self._finding(f.path, 1, field_name, "header.duplicate", "warning",
+            self._finding(label, 1, field_name, "header.duplicate", "warning",
                           f"column {header!r} is a second column for {field_name}; only the first was loaded")
-        self._record_rejects(f, record_type, raw)
+        self._record_rejects(label, record_type, raw)
         if layout.missing_required:
             reason = f"the file has no column for required field(s) {', '.join(layout.missing_required)}"
-            self._finding(f.path, 1, layout.missing_required[0], "header.missing_required", ERROR, reason)
-            self._quarantine_all(f, record_type, raw, [reason])
+            self._finding(label, 1, layout.missing_required[0], "header.missing_required", ERROR, reason)
+            self._quarantine_all(label, record_type, raw, [reason])
             result.rows_quarantined = raw.rows_read
             return
-        self._validate_and_store(f, contract, layout, raw, result)
+        self._validate_and_store(label, contract, layout, raw, result)
 
-    def _validate_and_store(self, f: PackageFile, contract: Contract, layout: Layout, raw: RawTable, result: FileResult) -> None:
+    def _validate_and_store(self, label: str, contract: Contract, layout: Layout, raw: RawTable, result: FileResult) -> None:
         lookups = self._build_lookups(raw, layout)
         key_tables = self._key_tables(contract, layout, raw)
         existing = self._existing_keys(contract)
-        ctx = Context(raw.table, tuple(raw.columns), lookups, key_tables, existing, self.patterns, self.today)
+        ctx = Context(raw.table, tuple(raw.columns), lookups, key_tables, existing, self.patterns, self.today,
+                      self._package_files_table())
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {compile_validation(layout, ctx)}")
-        sid, file_sql, type_sql = self.submission_id, sql_literal(f.path), sql_literal(contract.name)
+        sid, file_sql, type_sql = self.submission_id, sql_literal(label), sql_literal(contract.name)
         self.con.execute(
             f"INSERT INTO findings SELECT {sid}, {file_sql}, __row, p.field, p.rule, p.severity, p.message "
             "FROM (SELECT __row, unnest(__problems) AS p FROM staged)"
@@ -340,6 +361,15 @@ class _Run:
         counts = self.con.execute("SELECT count(*) FILTER (NOT __has_error), count(*) FILTER (__has_error) FROM staged").fetchone()
         result.rows_accepted = counts[0]
         result.rows_quarantined = counts[1] + len(raw.rejects)
+
+    def _package_files_table(self) -> str:
+        name = "package_files"
+        if name not in self.temp_tables:
+            frame = pl.DataFrame({"path": [f.path for f in self.package.files], "sha256": [f.sha256 for f in self.package.files]},
+                                 schema={"path": pl.Utf8, "sha256": pl.Utf8})
+            table_from_frame(self.con, name, frame)
+            self.temp_tables.append(name)
+        return name
 
     def _record_key_sql(self, contract: Contract, alias: str, *, with_ngo: bool = False) -> str:
         parts = [f"CAST({alias}.{quote_ident(k)} AS VARCHAR)" for k in contract.primary_key]
@@ -368,8 +398,7 @@ class _Run:
                 frame = place_lookup(self._distinct(raw, layout.columns[fld.name]), self.gazetteer)
             if frame is not None:
                 name = f"{raw.table}__lk_{fld.name}"
-                arrow = frame.to_arrow()  # noqa: F841 - read by DuckDB below
-                self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(name)} AS SELECT * FROM arrow")
+                table_from_frame(self.con, name, frame)
                 self.temp_tables.append(name)
                 lookups[fld.name] = name
         return lookups
@@ -427,20 +456,20 @@ class _Run:
             parts.append(f"{quote_ident(label)} := {value}")
         return f"CAST(to_json(struct_pack({', '.join(parts)})) AS VARCHAR)"
 
-    def _quarantine_all(self, f: PackageFile, record_type: str | None, raw: RawTable, reasons: list[str]) -> None:
+    def _quarantine_all(self, label: str, record_type: str | None, raw: RawTable, reasons: list[str]) -> None:
         self.con.execute(
             f"INSERT INTO quarantine SELECT ?, ?, ?, r.__row, {self._masked_raw_json(raw, None, 'r')}, ?, NULL FROM {quote_ident(raw.table)} r",
-            [self.submission_id, record_type, f.path, reasons],
+            [self.submission_id, record_type, label, reasons],
         )
-        self._record_rejects(f, record_type, raw, extra_reasons=reasons)
+        self._record_rejects(label, record_type, raw, extra_reasons=reasons)
 
-    def _quarantine_file(self, f: PackageFile, record_type: str | None, row: int | None, reasons: list[str]) -> None:
-        self.con.execute("INSERT INTO quarantine VALUES (?, ?, ?, ?, NULL, ?, NULL)", [self.submission_id, record_type, f.path, row, reasons])
+    def _quarantine_file(self, label: str, record_type: str | None, row: int | None, reasons: list[str]) -> None:
+        self.con.execute("INSERT INTO quarantine VALUES (?, ?, ?, ?, NULL, ?, NULL)", [self.submission_id, record_type, label, row, reasons])
 
-    def _record_rejects(self, f: PackageFile, record_type: str | None, raw: RawTable, extra_reasons: list[str] | None = None) -> None:
+    def _record_rejects(self, label: str, record_type: str | None, raw: RawTable, extra_reasons: list[str] | None = None) -> None:
         for reject in raw.rejects:
             if extra_reasons is None:
-                self._finding(f.path, reject.row, None, reject.rule, ERROR, reject.message)
+                self._finding(label, reject.row, None, reject.rule, ERROR, reject.message)
             masked = None
             if reject.text is not None:
                 masked = self.con.execute(
@@ -449,7 +478,7 @@ class _Run:
                 ).fetchone()[0]
             self.con.execute(
                 "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                [self.submission_id, record_type, f.path, reject.row, masked, [reject.message, *(extra_reasons or [])]],
+                [self.submission_id, record_type, label, reject.row, masked, [reject.message, *(extra_reasons or [])]],
             )
 
     def _finding(self, path: str | None, row: int | None, field_name: str | None, rule: str, severity: str, message: str) -> None:
@@ -478,13 +507,13 @@ def _record_submission(store: Store, run: _Run, report: IngestReport, vault_dir:
             report.rows_read, report.rows_accepted, report.rows_quarantined,
         ],
     )
-    by_path = {r.path: r for r in report.files}
     for f in package.files:
-        r = by_path.get(f.path)
+        tables = [r for r in report.files if r.file == f.path]
+        types = ",".join(dict.fromkeys(r.record_type for r in tables if r.record_type)) or None
+        counts = [sum(getattr(r, k) for r in tables) if tables else None for k in ("rows_read", "rows_accepted", "rows_quarantined")]
         con.execute(
             "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [sid, f.path, f.sha256, f.bytes, f.format, f.encoding, f.delimiter, r.record_type if r else None,
-             r.rows_read if r else None, r.rows_accepted if r else None, r.rows_quarantined if r else None],
+            [sid, f.path, f.sha256, f.bytes, f.format, f.encoding, f.delimiter, types, *counts],
         )
     if run.supersedes:
         con.execute("UPDATE submissions SET superseded_by = ? WHERE submission_id = ?", [sid, run.supersedes])

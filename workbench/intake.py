@@ -12,6 +12,8 @@ step records and validates.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import codecs
 import datetime as dt
 import hashlib
@@ -716,17 +718,9 @@ def _cell_text(value: object) -> str | None:
     return str(value)
 
 
-def read_xlsx(path: Path, *, sheet: str | None = None) -> tuple[list[str], list[list[str | None]]]:
-    """Header and rows of a worksheet (the first one by default), every value as text: dates as ISO
-    ("2013-03-12", or "2013-03-12T14:30:00" with a time), integral numbers without ".0", booleans as
-    "true"/"false", empty cells as None; blank trailing rows and columns are dropped.
-
-    Formulas are never evaluated: a formula cell gives the value Excel cached when the file was last
-    saved, or None when no value was cached.
-
-    >>> header, rows = read_xlsx(Path("victims.xlsx"), sheet="Victims")  # doctest: +SKIP
-    """
-    label = f"workbook {path.name}" + (f", sheet {sheet!r}" if sheet else "")
+@contextmanager
+def _workbook(path: Path, label: str):
+    """An openpyxl workbook opened read-only, with every way it can fail turned into a PackageError."""
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -740,18 +734,39 @@ def read_xlsx(path: Path, *, sheet: str | None = None) -> tuple[list[str], list[
                 warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
                 workbook = load_workbook(f, read_only=True, data_only=True)
                 try:
-                    names = [ws.title for ws in workbook.worksheets]  # chart sheets hold no rows
-                    if sheet is not None and sheet not in names:
-                        raise PackageError(f"{label} does not exist; sheets: {', '.join(names)}")
-                    worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
-                    worksheet.reset_dimensions()  # the stored dimension may be wrong; read what is there
-                    table = [[_cell_text(v) for v in row] for row in worksheet.iter_rows(values_only=True)]
+                    yield workbook
                 finally:
                     workbook.close()
         except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError, IndexError,
                 SyntaxError, EOFError, zlib.error, OSError) as exc:
             problem = type(exc).__name__
             raise PackageError(f"{label} cannot be read: it is corrupt or not an .xlsx workbook ({problem})") from None
+
+
+def xlsx_sheet_names(path: Path) -> list[str]:
+    """Names of the worksheets of a workbook (chart sheets, which hold no rows, left out)."""
+    with _workbook(path, f"workbook {path.name}") as workbook:
+        return [ws.title for ws in workbook.worksheets]
+
+
+def read_xlsx(path: Path, *, sheet: str | None = None) -> tuple[list[str], list[list[str | None]]]:
+    """Header and rows of a worksheet (the first one by default), every value as text: dates as ISO
+    ("2013-03-12", or "2013-03-12T14:30:00" with a time), integral numbers without ".0", booleans as
+    "true"/"false", empty cells as None; blank trailing rows and columns are dropped.
+
+    Formulas are never evaluated: a formula cell gives the value Excel cached when the file was last
+    saved, or None when no value was cached.
+
+    >>> header, rows = read_xlsx(Path("victims.xlsx"), sheet="Victims")  # doctest: +SKIP
+    """
+    label = f"workbook {path.name}" + (f", sheet {sheet!r}" if sheet else "")
+    with _workbook(path, label) as workbook:
+        names = [ws.title for ws in workbook.worksheets]  # chart sheets hold no rows
+        if sheet is not None and sheet not in names:
+            raise PackageError(f"{label} does not exist; sheets: {', '.join(names)}")
+        worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
+        worksheet.reset_dimensions()  # the stored dimension may be wrong; read what is there
+        table = [[_cell_text(v) for v in row] for row in worksheet.iter_rows(values_only=True)]
     while table and not any(v is not None for v in table[-1]):
         table.pop()
     if not table:

@@ -20,6 +20,7 @@ import polars as pl
 from workbench.errors import PackageError
 from workbench.intake import PackageFile, read_xlsx, transcode_to_utf8
 from workbench.sql import quote_ident, sql_literal
+from workbench.store import table_from_frame
 
 #: DuckDB refuses longer lines by default (2 MB); contract limits are reported as findings instead.
 MAX_LINE_BYTES = 256 * 1024 * 1024
@@ -64,8 +65,7 @@ def read_raw(con: duckdb.DuckDBPyConnection, file: PackageFile, table: str, *, w
 
 
 def _from_frame(con: duckdb.DuckDBPyConnection, table: str, headers: list[str], frame: pl.DataFrame) -> RawTable:
-    arrow = frame.to_arrow()  # noqa: F841 - read by DuckDB's replacement scan below
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(table)} AS SELECT * FROM arrow")
+    table_from_frame(con, table, frame)
     return RawTable(table, headers, [c for c in frame.columns if c != "__row"], frame.height)
 
 
@@ -150,16 +150,14 @@ def _read_csv(con: duckdb.DuckDBPyConnection, file: PackageFile, table: str, wor
     if _blank_line_before_end(path):
         positions = [r for r in _record_rows(path, delimiter) if r not in set(rejected_rows)]
         numbering = pl.DataFrame({"__rowid": list(range(len(positions))), "__row": positions}, schema={"__rowid": pl.Int64, "__row": pl.Int64})
-        arrow = numbering.to_arrow()  # noqa: F841 - read by DuckDB below
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(table + '__numbers')} AS SELECT * FROM arrow")
+        table_from_frame(con, table + "__numbers", numbering)
         row_sql = f"(SELECT n.__row FROM {quote_ident(table + '__numbers')} n WHERE n.__rowid = {rowid})"
         con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(table)} AS SELECT {row_sql} AS __row, {cols} FROM {quote_ident(loaded)} r")
     elif rejected_rows:
         # accepted row k is the k-th record that was not rejected: count the rejects that come before it
         thresholds = [(row - 2 - i, i + 1) for i, row in enumerate(rejected_rows)]
         steps = pl.DataFrame(thresholds, schema={"t": pl.Int64, "n": pl.Int64}, orient="row").group_by("t").agg(pl.col("n").max())
-        arrow = steps.to_arrow()  # noqa: F841 - read by DuckDB below
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(table + '__steps')} AS SELECT * FROM arrow")
+        table_from_frame(con, table + "__steps", steps)
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW {quote_ident(table)} AS SELECT {rowid} + 2 + coalesce(s.n, 0) AS __row, {cols} "
             f"FROM {quote_ident(loaded)} r ASOF LEFT JOIN {quote_ident(table + '__steps')} s ON {rowid} >= s.t"

@@ -132,6 +132,17 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute(f"LOAD {sql_literal(str(extension_path(name)))}")
 
 
+def table_from_frame(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, *, temporary: bool = True) -> None:
+    """Create (or replace) a table holding a polars frame, through Arrow, without copying by hand."""
+    view = f"__frame_{abs(hash(name))}"
+    con.register(view, frame.to_arrow())
+    try:
+        kind = "TEMP TABLE" if temporary else "TABLE"
+        con.execute(f"CREATE OR REPLACE {kind} {quote_ident(name)} AS SELECT * FROM {quote_ident(view)}")
+    finally:
+        con.unregister(view)
+
+
 def row_hash_sql(contract: Contract, alias: str = "") -> str:
     """SQL for a row's content hash: its fields and provenance, NULLs told apart from empty strings."""
     prefix = f"{alias}." if alias else ""
@@ -302,9 +313,8 @@ class Store:
 
     def replace_gazetteer(self, gazetteer: gaz.Gazetteer, *, log: bool = True, origin: str = "built-in") -> None:
         """Swap the store's gazetteer; place ids already stored in records are left as they are."""
-        places, names = gazetteer.places.to_arrow(), gazetteer.names.to_arrow()
-        self.con.execute("CREATE OR REPLACE TABLE gazetteer_places AS SELECT * FROM places")
-        self.con.execute("CREATE OR REPLACE TABLE gazetteer_names AS SELECT * FROM names")
+        table_from_frame(self.con, "gazetteer_places", gazetteer.places, temporary=False)
+        table_from_frame(self.con, "gazetteer_names", gazetteer.names, temporary=False)
         if log:
             self.log("gazetteer-import", subject=origin, details=gazetteer.summary())
 

@@ -87,6 +87,7 @@ class Context:
     existing_keys_table: str | None  # keys of this record type already accepted in this submission
     patterns: tuple[PiiPattern, ...]
     today: date
+    package_files_table: str | None = None  # path, sha256 of every file in the package
 
 
 def _problem(cond: str, field: str | None, rule: str, severity: str, message_sql: str, *, blocking: bool | None = None) -> str:
@@ -163,6 +164,11 @@ class _Compiler:
                 ]
             else:
                 select.append(f"{cell} AS {self.q('v_' + name)}")
+            if f.package_file and self.ctx.package_files_table:
+                sent = self.q("sent_" + name)
+                path = f"regexp_replace(replace({cell}, '\\', '/'), '^(\\./)+', '')"
+                joins.append(f"LEFT JOIN {self.q(self.ctx.package_files_table)} {sent} ON {sent}.path = {path}")
+                select.append(f"{sent}.sha256 AS {self.q('sent_sha256_' + name)}")
             if f.geocode and lk:
                 geo = self.q("geo_" + name)
                 joins.append(f"LEFT JOIN {self.q(lk)} {geo} ON {geo}.raw = {cell}")
@@ -272,6 +278,21 @@ class _Compiler:
                                              "masked in the stored copy"), blocking=False))
         if f.geocode:
             out += self._geo_problems(f)
+        if f.package_file and self.ctx.package_files_table:
+            out += self._package_file_problems(f)
+        return out
+
+    def _package_file_problems(self, f: Field) -> list[str]:
+        q, cell, sent = self.q, f"t.{self.q(f.name)}", f"t.{self.q('sent_sha256_' + f.name)}"
+        out = [_problem(f"{cell} IS NOT NULL AND {sent} IS NULL", f.name, "media.not_in_package", WARNING,
+                        _msg(f"{f.title} names a file the package does not hold"))]
+        claimed = f.package_file.get("sha256")
+        if claimed and claimed in self.layout.columns:
+            value = f"t.{q('v_' + claimed)}"
+            out.append(_problem(f"{sent} IS NOT NULL AND {value} IS NOT NULL AND lower({value}) <> {sent}", claimed,
+                                "media.hash_mismatch", ERROR,
+                                _msg(f"the SHA-256 of the file named in {f.name} differs from {claimed}: "
+                                     "the file was altered after it was hashed, or the wrong file was sent")))
         return out
 
     def _is_coordinate(self, f: Field) -> bool:

@@ -45,54 +45,51 @@ def plant_defects(report: Report, rng: np.random.Generator) -> None:
     incidents = report.rows["incidents"]
     if len(incidents) < INCIDENT_DEFECTS:
         raise WorkbenchError(f"{report.ngo.id} reports {len(incidents)} incidents; its defects need {INCIDENT_DEFECTS}: generate more incidents")
-    picks = [int(i) for i in rng.choice(len(incidents), size=INCIDENT_DEFECTS, replace=False)]
-    rows = [incidents[i] for i in picks]
+    rows = [incidents[int(i)] for i in rng.choice(len(incidents), size=INCIDENT_DEFECTS, replace=False)]
 
-    for row, year in ((rows[0], FUTURE_YEAR), (rows[1], EARLY_YEAR)):
+    for row, year, defect in ((rows[0], FUTURE_YEAR, FUTURE_DATE), (rows[1], EARLY_YEAR, EARLY_DATE)):
         row["date_start"] = _same_day_in(year, report.true_incidents[row["incident_id"]].start)
         row.pop("date_end", None)
-    report.defects[FUTURE_DATE] += 1
-    report.defects[EARLY_DATE] += 1
-
+        report.plant(defect, row["incident_id"])
     for row in rows[2:4]:
         truth = report.true_incidents[row["incident_id"]]
         row["latitude"], row["longitude"] = round(truth.lon, 4), round(truth.lat, 4)
-        report.defects[SWAPPED_COORDINATES] += 1
-
+        report.plant(SWAPPED_COORDINATES, row["incident_id"])
     rows[4]["violation_types"] = [*rows[4]["violation_types"], UNKNOWN_VIOLATION_LABEL]
-    report.defects[UNKNOWN_VIOLATION] += 1
+    report.plant(UNKNOWN_VIOLATION, rows[4]["incident_id"])
     rows[5]["title"] = FORMULA
-    report.defects[FORMULA_CELL] += 1
+    report.plant(FORMULA_CELL, rows[5]["incident_id"])
     rows[6]["violation_types"] = None
-    report.defects[MISSING_REQUIRED] += 1
+    report.plant(MISSING_REQUIRED, rows[6]["incident_id"])
     rows[7]["killed"] = NON_NUMERIC_KILLED
-    report.defects[NON_NUMERIC_COUNT] += 1
-
+    report.plant(NON_NUMERIC_COUNT, rows[7]["incident_id"])
     # a record entered twice, the second time with another casualty count
-    for row in sorted(rows[8:10], key=lambda r: incidents.index(r), reverse=True):
-        copy = dict(row, killed=int(row["killed"]) + 1)
-        incidents.insert(incidents.index(row) + 1, copy)
-        report.defects[DUPLICATE_ID] += 1
+    for row in rows[8:10]:
+        incidents.insert(incidents.index(row) + 1, dict(row, killed=int(row["killed"]) + 1))
+        report.plant(DUPLICATE_ID, row["incident_id"])
 
-    links = report.rows["incident_persons"]
     existing = {row["incident_id"] for row in incidents}
-    ghost = next(f"{report.ngo.id}-2099-{n:04d}" for n in range(9999, 0, -1) if f"{report.ngo.id}-2099-{n:04d}" not in existing)
+    ghost = next(
+        ghost
+        for seq in range(9999, 0, -1)
+        if (ghost := report.ngo.id_format.format(ngo=report.ngo.id, year=2019, seq=seq)) not in existing
+    )
     persons = report.rows["persons"]
-    if persons:
-        links.append({"incident_id": ghost, "person_id": persons[0]["person_id"], "role": "witness"})
-        report.defects[MISSING_INCIDENT_LINK] += 1
-        persons[len(persons) // 2]["pseudonym"] = NAME_PSEUDONYM
-        report.defects[NAME_AS_PSEUDONYM] += 1
+    if persons:  # never empty with the minimum number of incidents, but no person means no person defects
+        report.rows["incident_persons"].append({"incident_id": ghost, "person_id": persons[0]["person_id"], "role": "witness"})
+        report.plant(MISSING_INCIDENT_LINK, ghost)
+        named = persons[len(persons) // 2]
+        named["pseudonym"] = NAME_PSEUDONYM
+        report.plant(NAME_AS_PSEUDONYM, named["person_id"])
 
     sources = report.rows["sources"]
     with_media = [row for row in sources if row.get("media_sha256")]
     if not with_media:  # rare with few incidents: add the photograph the defect needs
-        path = f"media/{incidents[0]['incident_id']}-S9.jpg"
-        report.media[path] = fake_jpeg(rng)
-        with_media = [{"source_id": f"{incidents[0]['incident_id']}-S9", "incident_id": incidents[0]["incident_id"],
-                       "source_type": "photograph", "media_file": path, "confidential_source": False}]  # fmt: skip
+        source_id = f"{incidents[0]['incident_id']}-S9"
+        report.media[f"media/{source_id}.jpg"] = fake_jpeg(rng)
+        with_media = [{"source_id": source_id, "incident_id": incidents[0]["incident_id"], "source_type": "photograph",
+                       "media_file": f"media/{source_id}.jpg", "confidential_source": False}]  # fmt: skip
         sources.append(with_media[0])
-    victim = with_media[len(with_media) // 2]
-    victim["media_sha256"] = hashlib.sha256(report.media[victim["media_file"]] + b"re-encoded").hexdigest()
-    report.defects[WRONG_MEDIA_HASH] += 1
-
+    altered = with_media[len(with_media) // 2]
+    altered["media_sha256"] = hashlib.sha256(report.media[altered["media_file"]] + b"re-encoded").hexdigest()
+    report.plant(WRONG_MEDIA_HASH, altered["source_id"])

@@ -147,6 +147,12 @@ def build_pool(gazetteer: Gazetteer, size: int = POOL_SIZE) -> PlacePool:
 
 
 @lru_cache(maxsize=1)
+def builtin_gazetteer() -> Gazetteer:
+    """:func:`workbench.gazetteer.builtin`, built once per process (it takes a second or two)."""
+    return builtin()
+
+
+@lru_cache(maxsize=1)
 def builtin_pool() -> PlacePool:
-    """The pool over :func:`workbench.gazetteer.builtin` (built once per process)."""
-    return build_pool(builtin())
+    """The pool over the built-in gazetteer (built once per process)."""
+    return build_pool(builtin_gazetteer())

@@ -157,7 +157,7 @@ DELTA = NgoProfile(
     name="Delta Field Monitors (fictional)",
     name_ar="راصدو دلتا الميدانيون (وهمي)",
     habit="field reports: place names only (almost no coordinates), many at governorate level only, other "
-    "transliterations (Duma, Idleb), a few hamlets the gazetteer cannot know; month-first numeric dates "
+    "transliterations (Douma for Duma, Idleb for Idlib), a few hamlets the gazetteer cannot know; month-first numeric dates "
     "(declared in the manifest); files named events/victims/person_links and no `files` list",
     files=(DataFile("incidents", "events.csv"), DataFile("persons", "victims.csv"), DataFile("incident_persons", "person_links.csv")),
     disclosure={"source_confidential": False, "consent_basis": "public_source", "default": "ask_first",

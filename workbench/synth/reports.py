@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.gazetteer import name_key
 from workbench.synth.places import Place, PlacePool, governorate_text_ar, governorate_text_en
 from workbench.synth.profiles import NgoProfile
 from workbench.synth.texts import (
@@ -34,6 +35,12 @@ from workbench.synth.world import ACTORS, FIRST_DAY, LAST_DAY, TrueIncident, Wor
 
 Row = dict[str, Any]
 MEDIA_SOURCE_TYPES = ("video", "photograph", "satellite_image", "document")
+PLACE_HABITS = {
+    "with_governorate": "place written as 'community, governorate'",
+    "variant": "place in another transliteration",
+    "governorate": "place given as the governorate only",
+    "unknown": "place the gazetteer cannot know",
+}
 
 
 @dataclass
@@ -47,11 +54,13 @@ class Report:
     person_truth: list[tuple[str, str]] = field(default_factory=list)
     habits: Counter = field(default_factory=Counter)
     defects: Counter = field(default_factory=Counter)
+    defect_ids: dict[str, list[str]] = field(default_factory=dict)  # defect -> ids of the records that carry it
     true_incidents: dict[str, TrueIncident] = field(default_factory=dict)  # incident_id -> truth
 
-    @property
-    def record_types(self) -> set[str]:
-        return {f.record_type for f in self.ngo.files}
+    def plant(self, defect: str, record_id: str) -> None:
+        """Count a defect planted in the record ``record_id``."""
+        self.defects[defect] += 1
+        self.defect_ids.setdefault(defect, []).append(record_id)
 
 
 class _ReportBuilder:
@@ -96,7 +105,11 @@ class _ReportBuilder:
         modes = self.ngo.place_modes
         mode = str(self.rng.choice(list(modes), p=np.array(list(modes.values())) / sum(modes.values())))
         place: Place = truth.place
-        if (mode == "variant" and not place.variants) or (mode == "unknown" and not self.pool.unknown_names):
+        if (
+            (mode == "variant" and not place.variants)
+            or (mode == "unknown" and not self.pool.unknown_names)
+            or (mode == "with_governorate" and name_key(place.name_en) == name_key(place.governorate_en))
+        ):
             mode = "community"
         arabic = self.ngo.place_language == "ar"
         if mode == "variant":
@@ -110,7 +123,7 @@ class _ReportBuilder:
         else:
             text = place.name_ar if arabic else place.name_en
         if mode != "community":
-            self.report.habits[f"place written as {mode.replace('_', ' + ')}"] += 1
+            self.report.habits[PLACE_HABITS[mode]] += 1
         located: Row = {}
         if mode in ("community", "with_governorate", "variant") and self.chance(self.ngo.coords_share):
             digits = self.ngo.coord_digits
@@ -149,10 +162,12 @@ class _ReportBuilder:
         return self.texts.violations(tuple(codes), self.ngo.violation_style, self.rng)
 
     def count(self, true_value: int) -> int:
-        if self.chance(self.ngo.count_noise_share):
-            self.report.habits["casualty count differs"] += 1
-            return max(0, true_value + int(self.pick((-3, -2, -1, 1, 2, 3))))
-        return true_value
+        if not self.chance(self.ngo.count_noise_share):
+            return true_value
+        written = max(0, true_value + int(self.pick((-3, -2, -1, 1, 2, 3))))
+        if written != true_value:
+            self.report.habits["killed or injured count differs by a few"] += 1
+        return written
 
     def incident(self, truth: TrueIncident, seq: int) -> Row:
         ngo = self.ngo
@@ -169,7 +184,7 @@ class _ReportBuilder:
             kind = PII_KINDS[self.pii_written % len(PII_KINDS)]
             narrative = f"{narrative} {pii_sentence(kind, self.pii_written)}"
             self.pii_written += 1
-            self.report.defects[f"narrative with personal data ({kind})"] += 1
+            self.report.plant(f"narrative with personal data ({kind})", incident_id)
         row: Row = {
             "incident_id": incident_id,
             "title": (truth.scenario.title_ar if arabic else truth.scenario.title_en).format(place=place_text),
@@ -225,10 +240,10 @@ class _ReportBuilder:
             if not self.chance(self.ngo.person_share):
                 continue
             link: Row = {"incident_id": incident_id, "person_id": self.person(true_pid), "role": self.vocab("person_roles", role)}
-            if self.ngo.narrative_pii_share and self.chance(self.ngo.narrative_pii_share / 3):
+            if self.ngo.narrative_pii_share and self.chance(self.ngo.narrative_pii_share / 6):
                 link["description"] = f"Relative of the victim, reachable on +961 3 000 {200 + self.pii_written % 800:03d}"
                 self.pii_written += 1
-                self.report.defects["link description with personal data (phone_lebanon)"] += 1
+                self.report.plant("link description with personal data (phone_lebanon)", incident_id)
             self.report.rows["incident_persons"].append(link)
 
     def actors_of(self, truth: TrueIncident, incident_id: str) -> None:

@@ -104,9 +104,9 @@ SOURCE_DESCRIPTIONS_AR = {"video": "فيديو صوّره ناشط إعلامي 
                           "forensic_report": "تقرير طبيب شرعي"}  # fmt: skip
 FAKE_FIRST_NAMES = ("Karim", "Omar", "Rami", "Fadi")
 FAKE_LAST_NAMES = ("Placeholder", "Sample", "Testcase", "Example")
-FAKE_NAMES_AR = ("سامي تجريبي", "ليلى مثال", "عمر افتراضي")
+FAKE_NAMES_AR = ("سامي تجريبي", "كريم مثال", "عمر افتراضي")  # after اسمه (his name): men's names
 #: Kinds of personal data planted in narratives, in the order they are cycled through.
-PII_KINDS = ("phone_syria", "phone_turkey", "phone_lebanon", "email", "name_en", "name_ar")
+PII_KINDS = ("phone_syria", "phone_turkey", "phone_lebanon", "email", "name_en", "name_ar", "name_title")
 
 
 class Texts:
@@ -176,18 +176,22 @@ class Texts:
 
 
 def pii_sentence(kind: str, number: int) -> str:
-    """An obviously fake piece of personal data, as a sentence to append to a narrative."""
-    first = FAKE_FIRST_NAMES[number % len(FAKE_FIRST_NAMES)]
-    last = FAKE_LAST_NAMES[(number // len(FAKE_FIRST_NAMES)) % len(FAKE_LAST_NAMES)]
+    """An obviously fake piece of personal data, as a sentence to append to a narrative.
+
+    ``number`` counts the plants of one NGO; kinds are cycled, so the wording varies with the
+    round (``number // len(PII_KINDS)``), not with ``number`` itself.
+    """
+    round_ = number // len(PII_KINDS)
+    first = FAKE_FIRST_NAMES[round_ % len(FAKE_FIRST_NAMES)]
+    last = FAKE_LAST_NAMES[(round_ + PII_KINDS.index(kind)) % len(FAKE_LAST_NAMES)]
     sentences = {
         "phone_syria": f"The witness can be reached on +963 944 000 {100 + number % 900:03d}.",
         "phone_turkey": f"His brother in Gaziantep answers on +90 532 000 {number % 100:02d} {(number * 7) % 100:02d}.",
         "phone_lebanon": f"A relative in Beirut can be called on +961 3 000 {100 + number % 900:03d}.",
         "email": f"More details from informant{number:03d}@example.org.",
-        "name_en": f"One of the injured, his name is {first} {last}, was taken to the field hospital."
-        if number % 2 == 0
-        else f"Mr. {first} {last} filmed the aftermath.",
-        "name_ar": f"وقال أحد الشهود اسمه {FAKE_NAMES_AR[number % len(FAKE_NAMES_AR)]} إن القصف استمر ساعة.",
+        "name_en": f"One of the injured, his name is {first} {last}, was taken to the field hospital.",
+        "name_title": f"Mr. {first} {last} filmed the aftermath.",
+        "name_ar": f"وقال أحد الشهود اسمه {FAKE_NAMES_AR[round_ % len(FAKE_NAMES_AR)]} إنه رأى ما حدث.",
     }
     return sentences[kind]
 

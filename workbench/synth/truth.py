@@ -28,6 +28,11 @@ def _true_incident_rows(world: World) -> list[list[object]]:
     ]  # fmt: skip
 
 
+def _some(ids: list[str], shown: int = 5) -> str:
+    more = len(ids) - shown
+    return ", ".join(ids[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
 def _readme(world: World, reports: list[Report], *, seed: int, incidents: int) -> bytes:
     true_reporters = Counter(true_id for r in reports for true_id in {t for _, t in r.incident_truth})
     shared = sum(1 for n in true_reporters.values() if n >= 2)
@@ -56,8 +61,9 @@ def _readme(world: World, reports: list[Report], *, seed: int, incidents: int) -
             lines += ["Noise (legal values that differ from the truth):", ""]
             lines += [f"- {name}: {count}" for name, count in sorted(report.habits.items())] + [""]
         if report.defects:
-            lines += ["Planted defects (values the workbench must flag):", ""]
-            lines += [f"- {name}: {count}" for name, count in sorted(report.defects.items())] + [""]
+            lines += ["Planted defects (values the workbench must flag), with the records that carry them:", ""]
+            lines += [f"- {name}: {count} ({_some(report.defect_ids[name])})" for name, count in sorted(report.defects.items())]
+            lines += [""]
     return "\n".join(lines).encode()
 
 

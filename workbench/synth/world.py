@@ -196,7 +196,8 @@ def build_world(rng: np.random.Generator, pool: PlacePool, n_incidents: int) -> 
     incidents: list[TrueIncident] = []
     persons: dict[str, TruePerson] = {}
     for number, (start, scenario, place) in enumerate(drafts, start=1):
-        extras = [c for c in scenario.extras if rng.random() < 0.3]
+        # most incidents add one qualifying violation to the scenario's own, a few add two
+        extras = [str(c) for c in rng.permutation(scenario.extras)[: int(rng.choice([0, 1, 1, 2]))]] if scenario.extras else []
         perpetrator = scenario.perpetrators[int(rng.integers(len(scenario.perpetrators)))]
         actors = [(perpetrator, "alleged_perpetrator")]
         if perpetrator == "prison":
