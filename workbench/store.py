@@ -323,6 +323,35 @@ class Store:
         """Per NGO, over its current (not superseded) submissions: files, rows, findings by severity."""
         return self.frame(_STATUS_SQL)
 
+    def findings(self, *, ngo_id: str | None = None, severity: str | None = None, current: bool = True) -> pl.DataFrame:
+        """Findings (file, row, field, rule, severity, message), newest submission first.
+
+        >>> with open_store(":memory:") as store:
+        ...     store.findings(severity="error").height
+        0
+        """
+        return self.frame(
+            "SELECT s.ngo_id, f.submission_id, f.source_file AS file, f.source_row AS row, f.field, f.rule, f.severity, f.message "
+            "FROM findings f JOIN submissions s USING (submission_id) "
+            "WHERE (? IS NULL OR s.ngo_id = ?) AND (? IS NULL OR f.severity = ?) AND (NOT ? OR s.superseded_by IS NULL) "
+            "ORDER BY f.submission_id DESC, f.source_file, f.source_row NULLS FIRST, f.field",
+            [ngo_id, ngo_id, severity, severity, current],
+        )
+
+    def quarantine(self, *, ngo_id: str | None = None, current: bool = True) -> pl.DataFrame:
+        """Quarantined rows with every reason; ``raw`` is the row as sent, with personal data masked."""
+        return self.frame(
+            "SELECT s.ngo_id, q.submission_id, q.record_type, q.source_file AS file, q.source_row AS row, q.reasons, q.raw "
+            "FROM quarantine q JOIN submissions s USING (submission_id) "
+            "WHERE (? IS NULL OR s.ngo_id = ?) AND (NOT ? OR s.superseded_by IS NULL) "
+            "ORDER BY q.submission_id DESC, q.source_file, q.source_row",
+            [ngo_id, ngo_id, current],
+        )
+
+    def custody_log(self) -> pl.DataFrame:
+        """The custody log as a frame, oldest entry first."""
+        return self.frame("SELECT seq, logged_at, actor, action, submission_id, subject, entry_hash FROM custody_log ORDER BY seq")
+
     def frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         """Run a query and return a polars frame."""
         return self.con.execute(sql, params or []).pl()
