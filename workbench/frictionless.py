@@ -5,7 +5,9 @@
 ``frictionless validate datapackage.json`` checks types, required values, vocabularies,
 uniqueness and references across files. The workbench accepts more than a Table Schema can say
 (Arabic-Indic digits, partial and day-first dates, Arabic month names, labels in any case): the
-exported schema is the strict form. ``workbench check`` runs the full checks.
+exported schema is the strict form, and it knows columns by their contract names only (the
+workbench also understands the aliases, Arabic headers included). ``workbench check`` runs the
+full checks.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ def table_schema(contract: Contract, contracts: ContractSet) -> dict[str, Any]:
         "fields": [table_field(f, contracts) for f in contract.fields],
         "primaryKey": list(contract.primary_key),
         "missingValues": [""],
+        # columns may come in any order and optional ones may be left out; required ones must be there
+        "fieldsMatch": "superset",
     }
     if contract.foreign_keys:
         schema["foreignKeys"] = [

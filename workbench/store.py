@@ -85,7 +85,8 @@ finding_counts AS (
     FROM current c JOIN findings f USING (submission_id) GROUP BY c.ngo_id)
 SELECT c.ngo_id, any_value(n.name) AS ngo_name, count(*) AS submissions,
        any_value(fc.files) AS files, any_value(fc.data_files) AS data_files,
-       sum(c.rows_read) AS rows_read, sum(c.rows_accepted) AS rows_accepted, sum(c.rows_quarantined) AS rows_quarantined,
+       CAST(sum(c.rows_read) AS BIGINT) AS rows_read, CAST(sum(c.rows_accepted) AS BIGINT) AS rows_accepted,
+       CAST(sum(c.rows_quarantined) AS BIGINT) AS rows_quarantined,
        coalesce(any_value(fi.errors), 0) AS findings_error, coalesce(any_value(fi.warnings), 0) AS findings_warning,
        coalesce(any_value(fi.infos), 0) AS findings_info, max(c.received_at) AS last_received
 FROM current c JOIN ngos n USING (ngo_id) LEFT JOIN file_counts fc USING (ngo_id) LEFT JOIN finding_counts fi USING (ngo_id)
