@@ -116,6 +116,8 @@ def builtin(*, governorates_yaml: Path | None = None) -> Gazetteer:
         # short all-capital alternates are airport and other codes, not names
         alternates = [a for a in city["alternatenames"] if script_of(a) and not (a.isupper() and len(a) <= 4)]
         name_ar = _arabic_display_name(city["name"], [a for a in alternates if script_of(a) == "ar"])
+        if governorate["name_ar"] in alternates:
+            name_ar = governorate["name_ar"]  # a capital that bears its governorate's name: the usual spelling, not a rare variant
         place_rows.append(
             {
                 "place_id": place_id,
