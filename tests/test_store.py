@@ -146,3 +146,27 @@ def test_contract_changes_migrate_the_store(tmp_path, contracts):
     with open_store(path, contracts=load_contracts(copy)) as store:
         assert "shelter_type" in store.columns("incidents")
         assert store.frame("SELECT * FROM active.incidents").columns[-1] == "shelter_type"
+
+
+def test_encrypted_store(tmp_path, package_factory, contracts, monkeypatch):
+    key_file = tmp_path / "store.key"
+    key_file.write_text("a-long-random-test-key-0123456789\n", encoding="utf-8")
+    monkeypatch.setenv("WORKBENCH_KEY_FILE", str(key_file))
+    db = tmp_path / "secret.duckdb"
+    with open_store(db, contracts=contracts) as store:
+        ingest_package(store, package_factory({"incidents.csv": INCIDENTS_CSV}), today=date(2026, 11, 28))
+        assert verify_store(store).ok
+    assert b"Shelling of the market" not in db.read_bytes()
+    with open_store(db, contracts=contracts, read_only=True) as store:
+        assert store.frame("SELECT count(*) AS n FROM active.incidents")["n"][0] == 3
+    monkeypatch.delenv("WORKBENCH_KEY_FILE")
+    with pytest.raises(StoreError, match="is encrypted; set WORKBENCH_KEY_FILE"):
+        open_store(db, contracts=contracts)
+    key_file.write_text("another-long-random-key-987654321\n", encoding="utf-8")
+    with pytest.raises(StoreError, match="does not open the store"):
+        open_store(db, contracts=contracts, key="another-long-random-key-987654321")
+    short = tmp_path / "short.key"
+    short.write_text("abc\n", encoding="utf-8")
+    monkeypatch.setenv("WORKBENCH_KEY_FILE", str(short))
+    with pytest.raises(StoreError, match="shorter than 16"):
+        open_store(db, contracts=contracts)

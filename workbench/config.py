@@ -27,6 +27,7 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "WORKBENCH_MAX_FILES": ("10000", "Largest number of files a package may hold."),
     "WORKBENCH_MAX_RATIO": ("200", "Largest compression ratio allowed for a member of a zip package."),
     "WORKBENCH_USER": (None, "Who is acting, as written to the custody log (default: the login name)."),
+    "WORKBENCH_KEY_FILE": (None, "File holding the key that encrypts the store at rest (default: no encryption)."),
 }
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +42,7 @@ class Settings:
     max_files: int
     max_ratio: float
     user: str
+    key_file: Path | None
 
 
 def _int(name: str, raw: str) -> int:
@@ -94,4 +96,5 @@ def settings(**overrides: str | os.PathLike | None) -> Settings:
         max_files=_int("WORKBENCH_MAX_FILES", raw["WORKBENCH_MAX_FILES"]),
         max_ratio=float(_int("WORKBENCH_MAX_RATIO", raw["WORKBENCH_MAX_RATIO"])),
         user=raw["WORKBENCH_USER"] or current_user(),
+        key_file=Path(raw["WORKBENCH_KEY_FILE"]) if raw["WORKBENCH_KEY_FILE"] else None,
     )

@@ -26,7 +26,7 @@ import duckdb
 import polars as pl
 
 from workbench import gazetteer as gaz
-from workbench.config import current_user
+from workbench.config import current_user, settings
 from workbench.contracts import Contract, ContractSet, Field, load_contracts
 from workbench.errors import StoreError, StoreLockedError
 from workbench.sql import quote_ident, sql_literal
@@ -152,22 +152,42 @@ def row_hash_sql(contract: Contract, alias: str = "") -> str:
     return f"md5(concat_ws(chr(31), {parts}))"
 
 
-def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _connect(path: str, read_only: bool, key: str | None = None) -> duckdb.DuckDBPyConnection:
     try:
-        return duckdb.connect(path, read_only=read_only)
-    except duckdb.IOException as exc:
-        text = str(exc)
-        if "Could not set lock" in text or "Conflicting lock" in text:
-            holder = re.search(r"PID (\d+)", text)
-            who = f" (process {holder.group(1)})" if holder else ""
-            raise StoreLockedError(
-                f"the store {path} is open for writing in another process{who}; close that notebook or command and try again"
-            ) from None
-        if "not a valid DuckDB database" in text:
-            raise StoreError(f"{path} is not a DuckDB database; nothing was changed. Point WORKBENCH_DB at a store file or a new path") from None
-        raise StoreError(f"cannot open the store {path}: {text}") from None
+        if key is None:
+            return duckdb.connect(path, read_only=read_only)
+        # DuckDB's own database encryption; writing needs the OpenSSL that httpfs brings
+        con = duckdb.connect()
+        load_extension(con, "httpfs")
+        options = ", ".join(["READ_ONLY"] * read_only + [f"ENCRYPTION_KEY {sql_literal(key)}"])
+        try:
+            con.execute(f"ATTACH {sql_literal(path)} AS workbench ({options})")
+            con.execute("USE workbench")
+        except BaseException:
+            con.close()
+            raise
+        return con
     except duckdb.Error as exc:
-        raise StoreError(f"cannot open the store {path}: {exc}") from None
+        raise _store_error(path, exc, encrypted=key is not None) from None
+
+
+def _store_error(path: str, exc: duckdb.Error, *, encrypted: bool) -> StoreError:
+    text = str(exc)
+    if "Could not set lock" in text or "Conflicting lock" in text:
+        holder = re.search(r"PID (\d+)", text)
+        who = f" (process {holder.group(1)})" if holder else ""
+        return StoreLockedError(
+            f"the store {path} is open for writing in another process{who}; close that notebook or command and try again"
+        )
+    if "not a valid DuckDB database" in text:
+        return StoreError(f"{path} is not a DuckDB database; nothing was changed. Point WORKBENCH_DB at a store file or a new path")
+    if "without a key" in text:
+        return StoreError(f"the store {path} is encrypted; set WORKBENCH_KEY_FILE to the file holding its key")
+    if "Wrong encryption key" in text:
+        return StoreError(f"the key in WORKBENCH_KEY_FILE does not open the store {path}")
+    if encrypted and "encrypt" in text.lower():
+        return StoreError(f"the store {path} cannot be opened with a key: {text.splitlines()[0]}")
+    return StoreError(f"cannot open the store {path}: {text.splitlines()[0]}")
 
 
 class Store:
@@ -209,13 +229,15 @@ class Store:
     def has_table(self, name: str, schema: str = "main") -> bool:
         return bool(
             self.con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [schema, name]
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? AND table_name = ?",
+                [schema, name],
             ).fetchone()[0]
         )
 
     def columns(self, table: str) -> dict[str, str]:
         rows = self.con.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ?"
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND table_name = ?"
             " ORDER BY column_index",
             [table],
         ).fetchall()
@@ -389,21 +411,38 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def read_key(path: Path | None) -> str | None:
+    """The encryption key held in a key file (its first line), or None when no key file is set."""
+    if path is None:
+        return None
+    try:
+        key = path.read_text(encoding="utf-8").strip().splitlines()[0].strip()
+    except (OSError, UnicodeDecodeError, IndexError):
+        raise StoreError(f"cannot read an encryption key from WORKBENCH_KEY_FILE ({path})") from None
+    if len(key) < 16:
+        raise StoreError(f"the key in {path} is shorter than 16 characters; use a long random key")
+    return key
+
+
 def open_store(
     path: str | Path = ":memory:",
     *,
     contracts: ContractSet | None = None,
     read_only: bool = False,
     user: str | None = None,
+    key: str | None = None,
 ) -> Store:
     """Open (and, unless read-only, create or migrate) a store.
 
-    ``":memory:"`` gives a throw-away store, as the tests use.
+    ``":memory:"`` gives a throw-away store, as the tests use. A store is encrypted at rest when a key
+    is given, or when ``WORKBENCH_KEY_FILE`` names a file holding one (DuckDB database encryption).
     """
     in_memory = str(path) == ":memory:"
     if not in_memory and read_only and not Path(path).exists():
         raise StoreError(f"no store at {path}; run `workbench ingest` first")
-    con = _connect(str(path), read_only)
+    if key is None and not in_memory:
+        key = read_key(settings().key_file)
+    con = _connect(str(path), read_only, None if in_memory else key)
     store = Store(con, None if in_memory else Path(path), contracts or load_contracts(), user or current_user())
     if not read_only:
         try:
