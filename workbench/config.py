@@ -35,6 +35,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Settings:
+    """The settings in effect, read by :func:`settings`."""
+
     db_path: Path
     vault_path: Path
     contracts_path: Path

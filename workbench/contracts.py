@@ -48,6 +48,8 @@ def text_key(text: str) -> str:
 
 @dataclass(frozen=True)
 class Term:
+    """One term of a vocabulary: its code, English and Arabic labels, synonyms."""
+
     code: str
     label: dict[str, str]
     synonyms: dict[str, list[str]]
@@ -133,6 +135,8 @@ class Field:
 
 @dataclass(frozen=True)
 class ForeignKey:
+    """Fields of a record that must name a record of another (or the same) type."""
+
     fields: tuple[str, ...]
     resource: str
     reference_fields: tuple[str, ...]

@@ -96,6 +96,8 @@ GROUP BY c.ngo_id ORDER BY c.ngo_id
 
 @dataclass(frozen=True)
 class CustodyEntry:
+    """One custody-log entry; ``entry_hash`` covers its content and ``prev_hash``."""
+
     seq: int
     at: datetime
     actor: str

@@ -17,6 +17,8 @@ from workbench.store import Store, row_hash_sql, table_digest
 
 @dataclass
 class VerifyReport:
+    """What a verification checked, and every mismatch it found (empty when all is intact)."""
+
     files_checked: int = 0
     rows_checked: int = 0
     custody_entries: int = 0
