@@ -104,7 +104,7 @@ def ingest_package(
     keep_in_vault: bool = True,
 ) -> IngestReport:
     """Load a package (folder or .zip) into the store. Re-ingesting the same package changes nothing."""
-    config = config or read_settings()
+    config = config or read_settings(WORKBENCH_DB=store.path)
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="workbench-") as work:
         workdir = Path(work)
