@@ -28,6 +28,10 @@ class ContractError(WorkbenchError):
         super().__init__("\n".join(self.problems))
 
 
+class MappingError(ContractError):
+    """A format mapping does not satisfy its schema, refers to what does not exist, or does not fit the file."""
+
+
 class PackageError(WorkbenchError):
     """A submission package cannot be read safely (missing manifest, unsafe archive, unreadable file)."""
 
