@@ -463,7 +463,7 @@ def _field_lines(name: str, p: Proposal) -> list[str]:
             # left out of the map (commented), so that validation reports the value until someone picks a code;
             # a null target would drop it
             choose = f"{_rows(e.rows)}; choose a code from {p.vocabulary}: {', '.join(p.codes)}"
-            lines.append(f"          # {_scalar(e.value)}: {_note(choose).strip().removeprefix('# ')}")
+            lines.append(f"          # {_scalar(e.value)}: \"<code>\"{_note(choose)}")
         else:
             lines.append(f"          {_scalar(e.value)}: {_scalar(e.code)}{_note(_rows(e.rows))}")
     if p.more_values:
