@@ -22,7 +22,9 @@ from workbench.errors import WorkbenchError
 app = typer.Typer(help="Load, check and verify NGO documentation submissions.", no_args_is_help=True, add_completion=False)
 contract_app = typer.Typer(help="Data contracts: check them, export them for NGOs.", no_args_is_help=True)
 gazetteer_app = typer.Typer(help="The gazetteer of Syrian places used to geocode submissions.", no_args_is_help=True)
+mapping_app = typer.Typer(help="Format mappings: an NGO's own export described once, loaded without code.", no_args_is_help=True)
 app.add_typer(contract_app, name="contract")
+app.add_typer(mapping_app, name="mapping")
 app.add_typer(gazetteer_app, name="gazetteer")
 
 console = Console()
@@ -181,6 +183,47 @@ def contract_export(
     with _friendly_errors():
         written = export_frictionless(load_contracts(), out)
     console.print(f"wrote {len(written)} files to {out}")
+
+
+@mapping_app.command("check")
+def mapping_check(path: Path = typer.Argument(..., help="A mapping YAML file.")) -> None:
+    """Check a mapping against the mapping schema and the contracts; every problem at once."""
+    from workbench.contracts import load_contracts
+    from workbench.mapping import load_mapping
+
+    with _friendly_errors():
+        mapping = load_mapping(path, load_contracts())
+    console.print(f"{path}: mapping {mapping.name} {mapping.version} is valid; each row yields "
+                  f"{', '.join(r.type for r in mapping.records)}")
+
+
+@mapping_app.command("draft")
+def mapping_draft(
+    path: Path = typer.Argument(..., help="A foreign export (CSV or XLSX)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the draft here (default: print it)."),
+    sheet: Optional[str] = typer.Option(None, help="Sheet of a workbook (default: the first)."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Propose a first mapping for a foreign file: encoding, columns, target fields, value maps. For the analyst only:
+    the draft quotes category labels of the file."""
+    from workbench.contracts import load_contracts
+    from workbench.drafting import draft_mapping
+
+    config = _settings(db)
+    with _friendly_errors():
+        gazetteer = None
+        if config.db_path.exists():
+            from workbench.store import open_store
+
+            with open_store(config.db_path, read_only=True) as store:
+                gazetteer = store.gazetteer()
+        draft = draft_mapping(path, contracts=load_contracts(), gazetteer=gazetteer, sheet=sheet)
+    text = draft.to_yaml()
+    if out is None:
+        print(text, end="")
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}: check every proposal, then `workbench mapping check {out}`")
 
 
 @gazetteer_app.command("import")
