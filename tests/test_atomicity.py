@@ -51,7 +51,7 @@ def test_sigkill_mid_ingest_leaves_the_store_as_it_was(tmp_path, package_factory
     with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
                           env={**os.environ, "WORKBENCH_DB": str(db)}) as child:
         assert child.stdout.readline().strip() == "inside the transaction"
-        time.sleep(0.2)  # well inside: reading the 150,000-row file alone takes longer
+        time.sleep(0.2)  # well inside: writing 150,000 rows takes longer
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=60)
     assert child.returncode == -signal.SIGKILL

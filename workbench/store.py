@@ -384,11 +384,12 @@ class Store:
 
 def table_digest(store: Store, table: str, submission_id: int) -> str:
     """SHA-256 over the row hashes of one submission's rows of a table, in file and row order."""
-    joined = store.con.execute(
-        f"SELECT coalesce(string_agg(row_hash, '' ORDER BY source_file, source_row), '') FROM {quote_ident(table)} "
-        "WHERE submission_id = ?",
+    # sorted by DuckDB, joined by polars: an ordered string_agg sorts on one thread
+    hashes = store.con.execute(
+        f"SELECT row_hash FROM {quote_ident(table)} WHERE submission_id = ? AND row_hash IS NOT NULL ORDER BY source_file, source_row",
         [submission_id],
-    ).fetchone()[0]
+    ).pl()["row_hash"]
+    joined = hashes.str.join("").item() if len(hashes) else ""
     return hashlib.sha256(joined.encode("ascii")).hexdigest()
 
 
