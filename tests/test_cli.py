@@ -109,3 +109,46 @@ def test_ocha_gazetteer_import_then_community_level_geocoding(tmp_path, package_
     assert all(r["geo_precision"] == "community" and r["place_id"].startswith("C") for r in rows)
     assert {r["admin1_pcode"] for r in rows} == {"SY07"}
     assert actions[:2] == ["gazetteer-import", "ingest"]
+
+
+def test_ingest_and_check_with_a_mapping(tmp_path, package_factory):
+    from tests.test_mapping import EXPORT, write_mapping
+
+    mapping = write_mapping(tmp_path)
+    package = package_factory({"export_2024.csv": EXPORT})
+    checked = invoke("check", package, "--mapping", mapping)
+    assert "3 rows read, 2 would be accepted, 1 quarantined" in checked.output, checked.output
+    assert "export_2024.csv:4 date_start [error] required" in checked.output
+    db = tmp_path / "mapped.duckdb"
+    result = invoke("ingest", "--db", db, "--mapping", mapping, package)
+    assert result.exit_code == 0 and "3 rows read, 2 accepted, 1 quarantined" in result.output
+    from workbench.store import open_store
+
+    with open_store(db, read_only=True) as store:
+        assert store.frame("SELECT mode FROM submissions").item() == "mapping:test-export@1.0.0"
+        swapped = store.frame("SELECT source_row, message FROM findings WHERE rule = 'geo.swapped'").to_dicts()
+        assert swapped == [{"source_row": 3, "message": "latitude and longitude were the wrong way round; put right, as the mapping says"}]
+        entry = store.custody_entries()[-1]
+        assert entry.details["mapping"]["name"] == "test-export" and len(entry.details["mapping"]["sha256"]) == 64
+
+
+def test_a_mapping_that_matches_no_file_is_refused(tmp_path, package_factory):
+    from tests.test_mapping import write_mapping
+
+    result = invoke("ingest", "--db", tmp_path / "x.duckdb", "--mapping", write_mapping(tmp_path), package_factory({"incidents.csv": INCIDENTS_CSV}))
+    assert result.exit_code == 1 and "reads files named export*.csv, and the package has none" in result.output
+
+
+def test_mapping_commands(tmp_path):
+    from tests.test_mapping import EXPORT, write_mapping
+
+    assert invoke("mapping", "check", write_mapping(tmp_path)).exit_code == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n", encoding="utf-8")
+    result = invoke("mapping", "check", bad)
+    assert result.exit_code == 2 and "'version' is a required property" in result.output
+    export = tmp_path / "export.csv"
+    export.write_text(EXPORT, encoding="utf-8")
+    out = tmp_path / "draft.yaml"
+    assert invoke("mapping", "draft", export, "--out", out, "--db", tmp_path / "none.duckdb").exit_code == 0
+    assert "incident_id" in out.read_text(encoding="utf-8")

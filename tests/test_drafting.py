@@ -167,7 +167,7 @@ def test_the_draft_reads_its_own_file(draft, export, tmp_path, store, contracts)
     package = open_package(folder, workdir=tmp_path / "work")
     raw = read_raw(store.con, package.file(export.name), "raw_1", workdir=tmp_path / "work")
     where = dict(headers=raw.headers, raw_columns=raw.columns, raw_table=raw.table, file=export.name)
-    views = apply_mapping(store.con, mapping, contracts, **where)
+    views, _ = apply_mapping(store.con, mapping, contracts, **where)
     incidents = store.frame(f'SELECT * FROM "{views["incidents"]}" ORDER BY __row').to_dicts()
     assert incidents[0]["place"] == "Al-Shifoniyeh, Douma" and incidents[2]["place"] == "Deir ez-Zor"
     assert [r["violation_types"] for r in incidents[:5]] == ["Shelling", "torture_ill_treatment", "قصف", "unlawful_killing", "arbitrary_detention"]

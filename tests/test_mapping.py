@@ -92,8 +92,8 @@ def test_apply_mapping_yields_contract_shaped_rows(tmp_path, store, contracts):
     package = open_package(folder, workdir=tmp_path / "work")
     raw = read_raw(store.con, package.file("export_2024.csv"), "raw_1", workdir=tmp_path / "work")
     mapping = load_mapping(write_mapping(tmp_path), contracts)
-    views = apply_mapping(store.con, mapping, contracts, headers=raw.headers, raw_columns=raw.columns, raw_table=raw.table,
-                          file="export_2024.csv")
+    views, _ = apply_mapping(store.con, mapping, contracts, headers=raw.headers, raw_columns=raw.columns, raw_table=raw.table,
+                             file="export_2024.csv")
     incidents = store.frame(f'SELECT * FROM "{views["incidents"]}" ORDER BY __row').to_dicts()
     assert [r["__row"] for r in incidents] == [2, 3, 4]
     assert incidents[0]["place"] == "Al-Shifoniyeh, Douma" and incidents[1]["place"] == "Deir ez-Zor"

@@ -27,11 +27,21 @@ app.add_typer(contract_app, name="contract")
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(gazetteer_app, name="gazetteer")
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)  # lines are not cut at the terminal width: they are read and grepped
+errors = Console(stderr=True, soft_wrap=True)
 
 DbOption = typer.Option(None, "--db", help="Store file (default: WORKBENCH_DB or ./workbench.duckdb).")
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of tables.")
+MappingOption = typer.Option(None, "--mapping", help="A format mapping (YAML) for files in the NGO's own export format.")
+
+
+def _mapping(path: Optional[Path]):
+    if path is None:
+        return None
+    from workbench.contracts import load_contracts
+    from workbench.mapping import load_mapping
+
+    return load_mapping(path, load_contracts())
 
 
 @contextmanager
@@ -60,6 +70,7 @@ def _frame_table(frame, title: str | None = None) -> Table:
 def ingest(
     packages: list[Path] = typer.Argument(..., help="Package folders or .zip files."),
     db: Optional[Path] = DbOption,
+    mapping_file: Optional[Path] = MappingOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Load submission packages into the store (checked, normalised, hashed, logged)."""
@@ -70,9 +81,10 @@ def ingest(
     failed = False
     reports = []
     with _friendly_errors(), open_store(config.db_path) as store:
+        mapping = _mapping(mapping_file)
         for package in packages:
             try:
-                report = ingest_package(store, package, config=config)
+                report = ingest_package(store, package, config=config, mapping=mapping)
             except WorkbenchError as exc:
                 failed = True
                 errors.print(f"[bold red]{package}[/]: {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
@@ -95,13 +107,14 @@ def ingest(
 def check(
     package: Path = typer.Argument(..., help="Package folder or .zip file."),
     findings_csv: Optional[Path] = typer.Option(None, "--findings", help="Write every finding to this CSV file."),
+    mapping_file: Optional[Path] = MappingOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Run every check of an ingest without a store, as an NGO would before sending. Exit 1 if rows would be quarantined."""
     from workbench.ingest import check_package
 
     with _friendly_errors():
-        report, findings = check_package(package)
+        report, findings = check_package(package, mapping=_mapping(mapping_file))
     if findings_csv:
         findings.write_csv(findings_csv)
     if as_json:

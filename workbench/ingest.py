@@ -24,9 +24,10 @@ import polars as pl
 
 from workbench.config import Settings, settings as read_settings
 from workbench.contracts import Contract, ContractSet
-from workbench.errors import ManifestError, PackageError
+from workbench.errors import ManifestError, MappingError, PackageError
 from workbench.gazetteer import Gazetteer
-from workbench.intake import Limits, Package, PackageFile, open_package, xlsx_sheet_names
+from workbench.intake import Limits, Package, PackageFile, open_package, sha256_file, xlsx_sheet_names
+from workbench.mapping import Mapping, apply_mapping, swapped_coordinates_sql
 from workbench.normalise.lookups import date_lookup, months_from, place_lookup, vocabulary_lookup
 from workbench.normalise.pii import PiiPattern, load_patterns, masking_sql
 from workbench.readers import RawTable, read_raw
@@ -102,8 +103,13 @@ def ingest_package(
     config: Settings | None = None,
     today: date | None = None,
     keep_in_vault: bool = True,
+    mapping: Mapping | None = None,
 ) -> IngestReport:
-    """Load a package (folder or .zip) into the store. Re-ingesting the same package changes nothing."""
+    """Load a package (folder or .zip) into the store. Re-ingesting the same package changes nothing.
+
+    With a ``mapping``, the files it matches are read as that format (see :mod:`workbench.mapping`);
+    their rows then go through the same checks as files in the contract's own shape.
+    """
     config = config or read_settings(WORKBENCH_DB=store.path)
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="workbench-") as work:
@@ -131,7 +137,7 @@ def ingest_package(
             "SELECT submission_id FROM submissions WHERE ngo_id = ? AND submission_ref = ? AND superseded_by IS NULL",
             [ngo, ref],
         ).fetchone()
-        run = _Run(store, package, workdir, today or date.today(), previous[0] if previous else None)
+        run = _Run(store, package, workdir, today or date.today(), previous[0] if previous else None, mapping)
         vault_dir = config.vault_path / package.sha256 if keep_in_vault and store.path is not None else None
         created_vault = False
         try:
@@ -150,12 +156,12 @@ def ingest_package(
 
 
 def check_package(path: Path, *, contracts: ContractSet | None = None, gazetteer: Gazetteer | None = None,
-                  today: date | None = None) -> tuple[IngestReport, pl.DataFrame]:
+                  today: date | None = None, mapping: Mapping | None = None) -> tuple[IngestReport, pl.DataFrame]:
     """Run every check of an ingest without a store: the report and the findings, for NGOs before sending."""
     with open_store(":memory:", contracts=contracts) as store:
         if gazetteer is not None:
             store.replace_gazetteer(gazetteer, log=False)
-        report = ingest_package(store, path, today=today, keep_in_vault=False)
+        report = ingest_package(store, path, today=today, keep_in_vault=False, mapping=mapping)
         report.status = "checked"
         findings = store.frame(
             "SELECT source_file AS file, source_row AS row, field, rule, severity, message FROM findings "
@@ -199,6 +205,12 @@ class _Table:
     layout: Layout | None = None
     context: Context | None = None  # what its queries read, when there are rows to check
     checked: str | None = None  # temporary table: each row's problems (keys apart) and keys
+    origin: RawTable | None = None  # for a table a mapping made: the file as the NGO wrote it
+    pii_columns: frozenset[str] = frozenset()  # columns of the quarantined copy that hold pseudonyms
+
+    @property
+    def mapped(self) -> bool:
+        return self.origin is not None
 
     @property
     def label(self) -> str:
@@ -209,9 +221,11 @@ class _Table:
 class _Run:
     """One ingest in progress: what is read and checked before the transaction, then stored in it."""
 
-    def __init__(self, store: Store, package: Package, workdir: Path, today: date, supersedes: int | None):
+    def __init__(self, store: Store, package: Package, workdir: Path, today: date, supersedes: int | None,
+                 mapping: Mapping | None = None):
         self.store, self.con, self.package, self.workdir, self.today = store, store.con, package, workdir, today
         self.contracts = store.contracts
+        self.mapping = mapping
         self.supersedes = supersedes
         self.ngo = package.manifest["ngo"]["id"]
         self.submission_id = (self.con.execute("SELECT coalesce(max(submission_id), 0) + 1 FROM submissions").fetchone()[0])
@@ -221,7 +235,21 @@ class _Run:
         self._gazetteer: Gazetteer | None = None
         self.results: list[FileResult] = []
         self.temp_tables: list[str] = []
+        self.mapped_views: dict[str, dict[str, str]] = {}  # file -> record type -> view a mapping made
         self.tables = self._tables()
+        if mapping is not None and not any(self._maps(t.file) for t in self.tables):
+            raise MappingError([f"the mapping {mapping.name} reads files named {', '.join(mapping.files)}, and the package "
+                                f"has none (its data files: {', '.join(f.path for f in package.data_files) or 'none'})"])
+
+    @property
+    def mode(self) -> str:
+        """How the package was read: in the contract's own shape, or through a mapping."""
+        if self.mapping is not None and any(t.mapped for t in self.tables):
+            return f"mapping:{self.mapping.name}@{self.mapping.version}"
+        return "contract"
+
+    def _maps(self, f: PackageFile) -> bool:
+        return self.mapping is not None and self.mapping.matches(f.path)
 
     @property
     def gazetteer(self) -> Gazetteer:
@@ -234,8 +262,12 @@ class _Run:
         """Read every table and check its rows, keys apart, before the transaction: nothing here
         depends on or writes to the stored records, and DuckDB scans a table made inside a
         transaction on one thread only, so the writes that follow run twice as fast on these."""
+        origins: dict[str, RawTable | PackageError] = {}
         for number, table in enumerate(self.tables, start=1):
-            self._prepare_table(table, f"raw_{number}")
+            if self._maps(table.file):
+                self._prepare_mapped(table, f"raw_{number}", origins)
+            else:
+                self._prepare_table(table, f"raw_{number}")
 
     def execute(self) -> IngestReport:
         """Check the keys and store every table :meth:`prepare` checked; call inside the store's transaction."""
@@ -244,6 +276,7 @@ class _Run:
         order = {name: i for i, name in enumerate(self.contracts.contracts)}
         for table in sorted(self.tables, key=lambda t: (order.get(t.assigned_type, len(order)), t.file.path)):
             self._ingest_table(table)
+        self._finish_mapped_files()
         findings = dict(
             self.con.execute(
                 "SELECT severity, count(*) FROM findings WHERE submission_id = ? GROUP BY severity ORDER BY severity",
@@ -266,6 +299,42 @@ class _Run:
             if name in tables:
                 self.con.execute(f"DROP TABLE {quote_ident(name)}")
 
+    def _finish_mapped_files(self) -> None:
+        """For each file a mapping read: what the mapping did not use or put right, and one count per source row.
+
+        A row of such a file yields several records; it counts as accepted when every one was."""
+        for path in dict.fromkeys(t.file.path for t in self.tables if t.mapped):
+            tables = [t for t in self.tables if t.file.path == path and t.mapped]
+            origin, label = tables[0].origin, tables[0].label
+            for header in origin.headers:
+                if header.strip() not in self.mapping.columns:
+                    self._finding(label, 1, None, "mapping.unused_column", "info",
+                                  f"column {header!r} is not used by the mapping {self.mapping.name}")
+            self._report_swapped(tables[0])
+            results = [r for r in self.results if r.file == path and r.path == label]
+            quarantined = self.con.execute(
+                "SELECT count(DISTINCT source_row) FROM quarantine WHERE submission_id = ? AND source_file = ?",
+                [self.submission_id, label],
+            ).fetchone()[0]
+            merged = FileResult(label, ",".join(t.record_type for t in tables), results[0].format, results[0].encoding,
+                                rows_read=origin.rows_read, rows_accepted=origin.rows_read - quarantined,
+                                rows_quarantined=quarantined, file=path, sheet=tables[0].sheet)
+            self.results = [r for r in self.results if r not in results] + [merged]
+
+    def _report_swapped(self, t: _Table) -> None:
+        coordinates = self.mapping.coordinates
+        sql = swapped_coordinates_sql(self.mapping, self.contracts, headers=t.origin.headers, raw_columns=t.origin.columns,
+                                      raw_table=t.origin.table, file=t.file.path)
+        if sql is None:
+            return
+        fixed = coordinates.get("swapped", "report") == "fix"
+        message = ("latitude and longitude were the wrong way round; put right, as the mapping says" if fixed else
+                   "latitude and longitude look the wrong way round; the mapping can put them right (coordinates: swapped: fix)")
+        self.con.execute(
+            f"INSERT INTO findings SELECT ?, ?, __row, ?, 'geo.swapped', 'warning', ? FROM ({sql})",
+            [self.submission_id, t.label, coordinates["latitude"], message],
+        )
+
     def _listed(self) -> dict[str, list[dict]]:
         listed: dict[str, list[dict]] = {}
         for entry in self.package.manifest.get("files", []):
@@ -277,6 +346,9 @@ class _Run:
         listed = self._listed()
         out: list[_Table] = []
         for f in self.package.data_files:
+            if self._maps(f):
+                out += [_Table(f, None, self.mapping.sheet, record.type) for record in self.mapping.records]
+                continue
             for entry in listed.get(f.path, []):
                 record_type = entry["record_type"] if entry["record_type"] in self.contracts.contracts else None
                 out.append(_Table(f, entry, entry.get("sheet"), record_type))
@@ -327,22 +399,58 @@ class _Run:
         return None
 
     # -- one table ------------------------------------------------------------------------
-    def _prepare_table(self, t: _Table, name: str) -> None:
-        """Read a table, recognise what it holds, check its rows (keys apart) into ``name__checked``."""
+    def _read(self, t: _Table, name: str) -> RawTable | PackageError:
         self.temp_tables += [name, f"{name}__csv", f"{name}__objects", f"{name}__objects_n", f"{name}__steps", f"{name}__numbers"]
         try:
-            raw = t.raw = read_raw(self.con, t.file, name, workdir=self.workdir, sheet=t.sheet)
+            return read_raw(self.con, t.file, name, workdir=self.workdir, sheet=t.sheet)
         except PackageError as exc:
-            t.raw, t.record_type = exc, t.assigned_type
+            return exc
+
+    def _prepare_table(self, t: _Table, name: str) -> None:
+        """Read a table, recognise what it holds, check its rows (keys apart) into ``name__checked``."""
+        raw = t.raw = self._read(t, name)
+        if isinstance(raw, PackageError):
+            t.record_type = t.assigned_type
             return
         t.record_type = t.assigned_type or self._recognise(raw.headers)
+        self._check_rows(t, name, day_first=self.day_first)
+
+    def _prepare_mapped(self, t: _Table, name: str, origins: dict[str, RawTable | PackageError]) -> None:
+        """A table a mapping makes from a file: the file is read once, each record type is a view of it."""
+        t.record_type = t.assigned_type
+        if t.file.path not in origins:
+            origin = origins[t.file.path] = self._read(t, name)
+            if isinstance(origin, RawTable):
+                views, made = apply_mapping(self.con, self.mapping, self.contracts, headers=origin.headers,
+                                            raw_columns=origin.columns, raw_table=origin.table, file=t.file.path)
+                self.temp_tables += made
+                self.mapped_views[t.file.path] = views
+        origin = origins[t.file.path]
+        if isinstance(origin, PackageError):
+            t.raw = origin
+            return
+        first = next(x for x in self.tables if x.file.path == t.file.path)
+        record = next(r for r in self.mapping.records if r.type == t.record_type)
+        view = self.mapped_views[t.file.path][t.record_type]
+        fields = list(record.fields)
+        # the rejects of the file (rows it could not split into cells) are reported once, with its first record type
+        t.raw = RawTable(view, fields, fields, origin.rows, origin.rejects if t is first else [])
+        t.origin = origin
+        contract = self.contracts.contract(t.record_type)
+        by_header = dict(zip((h.strip() for h in origin.headers), origin.columns))
+        t.pii_columns = frozenset(by_header[spec.column] for n, spec in record.fields.items()
+                                  if contract.field(n).pii and spec.column and spec.column in by_header)
+        self._check_rows(t, f"{name}_{t.record_type}", day_first=self.mapping.date_order == "day_first")
+
+    def _check_rows(self, t: _Table, name: str, *, day_first: bool) -> None:
+        raw = t.raw
         if t.file.format == "empty" or raw.rows_read == 0 or t.record_type is None:
             return
         t.layout = map_headers(raw.headers, self.contracts.contract(t.record_type), raw.columns)
         if t.layout.missing_required:
             return
-        t.context = Context(raw.table, tuple(raw.columns), self._build_lookups(raw, t.layout), self.patterns, self.today,
-                            self._package_files_table())
+        t.context = Context(raw.table, tuple(raw.columns), self._build_lookups(raw, t.layout, day_first=day_first),
+                            self.patterns, self.today, self._package_files_table())
         t.checked = f"{name}__checked"
         self.temp_tables.append(t.checked)
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(t.checked)} AS {compile_validation(t.layout, t.context)}")
@@ -388,7 +496,7 @@ class _Run:
 
     def _store_rows(self, t: _Table, contract: Contract, result: FileResult) -> None:
         """Check the keys against what is stored so far, then store findings, quarantined and accepted rows."""
-        raw, layout = t.raw, t.layout
+        raw = t.raw
         rows = self._with_key_problems(t, contract)
         accepted_rows, quarantined_rows, rows_with_problems = self.con.execute(
             f"SELECT count(*) FILTER (NOT __has_error), count(*) FILTER (__has_error), count(*) FILTER (len(__problems) > 0) FROM {quote_ident(rows)}"
@@ -403,10 +511,10 @@ class _Run:
         if quarantined_rows:
             key_sql = self._record_key_sql(contract, "s")
             self.con.execute(
-                f"INSERT INTO quarantine SELECT {sid}, {type_sql}, {file_sql}, s.__row, {self._masked_raw_json(raw, layout, 'r')}, "
+                f"INSERT INTO quarantine SELECT {sid}, {type_sql}, {file_sql}, s.__row, {self._masked_raw_json(t.origin or raw, self._pii_columns(t), 'r')}, "
                 f"list_sort(list_transform(list_filter(s.__problems, p -> p.blocking), p -> coalesce(p.field || ': ', '') || p.message)) "
                 f"|| list_transform(list_filter(s.__problems, p -> NOT p.blocking), p -> coalesce(p.field || ': ', '') || p.message), {key_sql} "
-                f"FROM {quote_ident(rows)} s JOIN {quote_ident(raw.table)} r USING (__row) WHERE s.__has_error"
+                f"FROM {quote_ident(rows)} s JOIN {quote_ident((t.origin or raw).table)} r USING (__row) WHERE s.__has_error"
             )
         if accepted_rows:
             self._insert_accepted(t, contract, rows)
@@ -465,7 +573,7 @@ class _Run:
         ).fetchall()
         return [v for v in dict.fromkeys(trim_blanks(r[0]) for r in rows) if v]
 
-    def _build_lookups(self, raw: RawTable, layout: Layout) -> dict[str, str]:
+    def _build_lookups(self, raw: RawTable, layout: Layout, *, day_first: bool) -> dict[str, str]:
         lookups: dict[str, str] = {}
         for fld in layout.fields:
             frame: pl.DataFrame | None = None
@@ -474,7 +582,7 @@ class _Run:
                 frame = vocabulary_lookup(self._distinct(raw, layout.columns[fld.name]), vocab,
                                           delimiter=fld.delimiter if fld.is_list else None)
             elif fld.type == "date":
-                frame = date_lookup(self._distinct(raw, layout.columns[fld.name]), months=self.months, day_first=self.day_first)
+                frame = date_lookup(self._distinct(raw, layout.columns[fld.name]), months=self.months, day_first=day_first)
             elif fld.geocode:
                 frame = place_lookup(self._distinct(raw, layout.columns[fld.name]), self.gazetteer)
             if frame is not None:
@@ -520,10 +628,15 @@ class _Run:
         return tables
 
     # -- quarantine and findings ----------------------------------------------------------
-    def _masked_raw_json(self, raw: RawTable, layout: Layout | None, alias: str) -> str:
+    def _pii_columns(self, t: _Table) -> frozenset[str]:
+        if t.mapped:
+            return t.pii_columns
+        return frozenset(t.layout.columns[f.name] for f in t.layout.fields if f.pii) if t.layout else frozenset()
+
+    def _masked_raw_json(self, raw: RawTable, pii_columns: frozenset[str], alias: str) -> str:
+        """The row as the NGO wrote it, with personal data masked, as JSON for the quarantine."""
         if not raw.columns:
             return "'{}'"
-        pii_columns = {layout.columns[f.name] for f in layout.fields if f.pii} if layout else set()
         seen: dict[str, int] = {}
         parts = []
         for header, column in zip(raw.headers, raw.columns):
@@ -541,7 +654,7 @@ class _Run:
 
     def _quarantine_all(self, label: str, record_type: str | None, raw: RawTable, reasons: list[str]) -> None:
         self.con.execute(
-            f"INSERT INTO quarantine SELECT ?, ?, ?, r.__row, {self._masked_raw_json(raw, None, 'r')}, ?, NULL FROM {quote_ident(raw.table)} r",
+            f"INSERT INTO quarantine SELECT ?, ?, ?, r.__row, {self._masked_raw_json(raw, frozenset(), 'r')}, ?, NULL FROM {quote_ident(raw.table)} r",
             [self.submission_id, record_type, label, reasons],
         )
         self._record_rejects(label, record_type, raw, extra_reasons=reasons)
@@ -586,7 +699,7 @@ def _record_submission(store: Store, run: _Run, report: IngestReport, vault_dir:
             str(vault_dir) if vault_dir else None, manifest["contract_version"],
             manifest["reporting_period"]["start"], manifest["reporting_period"]["end"],
             json.dumps(manifest, ensure_ascii=False, sort_keys=True, default=str), bool(disclosure["source_confidential"]),
-            disclosure.get("consent_basis"), "contract", run.supersedes,
+            disclosure.get("consent_basis"), run.mode, run.supersedes,
             report.rows_read, report.rows_accepted, report.rows_quarantined,
         ],
     )
@@ -613,7 +726,11 @@ def _record_submission(store: Store, run: _Run, report: IngestReport, vault_dir:
         "rows_quarantined": report.rows_quarantined,
         "digests": digests,
         "supersedes": run.supersedes,
+        "mode": run.mode,
     }
+    if run.mapping is not None and run.mode != "contract":
+        details["mapping"] = {"name": run.mapping.name, "version": run.mapping.version,
+                              "sha256": sha256_file(run.mapping.path)}
     store.log("ingest", subject=f"{run.ngo}/{manifest['submission_ref']}", details=details, submission_id=sid)
     if run.supersedes:
         store.log("supersede", subject=f"{run.ngo}/{manifest['submission_ref']}",

@@ -290,13 +290,15 @@ def map_values(values: Sequence[str], spec: ValueSpec, *, delimiter: str, missin
 
 
 def apply_mapping(con: duckdb.DuckDBPyConnection, mapping: Mapping, contracts: ContractSet, *, headers: Sequence[str],
-                  raw_columns: Sequence[str], raw_table: str, file: str) -> dict[str, str]:
-    """Create one view per record type the mapping yields from a raw table; returns record type -> view name.
+                  raw_columns: Sequence[str], raw_table: str, file: str) -> tuple[dict[str, str], list[str]]:
+    """Create one view per record type the mapping yields from a raw table.
 
-    Each view has ``__row`` (the source row) and one column per mapped field, named as in the contract.
+    Returns record type -> view name, and every temporary table and view made (to drop later). Each
+    view has ``__row`` (the source row) and one column per mapped field, named as in the contract.
     """
     compiler = _Compiler(mapping, contracts, headers, raw_columns, raw_table, file=file)
     views: dict[str, str] = {}
+    made: list[str] = []
     for i, record in enumerate(mapping.records):
         lookups: dict[str, str] = {}
         for name, spec in record.fields.items():
@@ -310,7 +312,8 @@ def apply_mapping(con: duckdb.DuckDBPyConnection, mapping: Mapping, contracts: C
             table_from_frame(con, lookups[name], frame)
         views[record.type] = f"{raw_table}__{record.type}"
         con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(views[record.type])} AS {compiler.record_select(record, lookups)}")
-    return views
+        made += [views[record.type], *lookups.values()]
+    return views, made
 
 
 def swapped_coordinates_sql(mapping: Mapping, contracts: ContractSet, *, headers: Sequence[str], raw_columns: Sequence[str],

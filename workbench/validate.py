@@ -405,17 +405,19 @@ class _Compiler:
                 if target_end:
                     end_given = f"t.{q('end_' + target_end)}" if target_end in self.layout.columns else "NULL::DATE"
                     values[target_end] = f"coalesce({end_given}, t.{q('end_' + f.name)})"
-            if f.geocode and f.name in self.ctx.lookups:
-                g = f.geocode
+        for f in self.contract.fields:
+            if not f.geocode:
+                continue
+            # precision is derived whenever the contract geocodes, even from coordinates alone
+            g, looked_up = f.geocode, f.name in self.layout.columns and f.name in self.ctx.lookups
 
-                def geo(col: str, name: str = f.name) -> str:
-                    return f"t.{q(f'g_{name}_{col}')}"
+            def geo(col: str, name: str = f.name) -> str:
+                return f"t.{q(f'g_{name}_{col}')}"
 
-                has_point = f"({values[g['lat']]} IS NOT NULL AND {values[g['lon']]} IS NOT NULL)"
-                values[g["precision"]] = (
-                    f"coalesce({values[g['precision']]}, CASE WHEN {has_point} THEN 'point' "
-                    f"WHEN {geo('level')} IS NOT NULL THEN {geo('level')} WHEN t.{q(f.name)} IS NOT NULL THEN 'unknown' END)"
-                )
+            has_point = f"({values[g['lat']]} IS NOT NULL AND {values[g['lon']]} IS NOT NULL)"
+            from_place = f"WHEN {geo('level')} IS NOT NULL THEN {geo('level')} " if looked_up else ""
+            values[g["precision"]] = f"coalesce({values[g['precision']]}, CASE WHEN {has_point} THEN 'point' {from_place}ELSE 'unknown' END)"
+            if looked_up:
                 values[g["place_id"]] = f"coalesce({values[g['place_id']]}, {geo('place_id')})"
                 values[g["lat"]] = f"coalesce({values[g['lat']]}, {geo('lat')})"
                 values[g["lon"]] = f"coalesce({values[g['lon']]}, {geo('lon')})"
