@@ -342,7 +342,7 @@ def test_failure_mid_ingest_leaves_the_store_as_it_was(file_store, package_facto
     ingest(file_store, package_factory({"incidents.csv": INCIDENTS_CSV}))
     before = {t: file_store.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
               for t in ("submissions", "incidents", "persons", "findings", "quarantine", "custody_log")}
-    import workbench.ingest as module
+    import workbench.ingest.api as module
 
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")

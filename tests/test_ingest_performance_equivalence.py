@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import workbench.ingest as ingest_module
+import workbench.ingest.api as ingest_module
 from tests.conftest import INCIDENTS_CSV, base_manifest
 from workbench.ingest import ingest_package
 from workbench.normalise.pii import digits_to_ascii_sql, load_patterns, masking_sql

@@ -1,38 +1,24 @@
-"""From a submission package on disk to rows in the store, all or nothing.
-
-``ingest_package`` unpacks and hashes the package (``intake``), checks the manifest, recognises
-what each file holds, loads each file as raw text (``readers``), interprets distinct values
-(``normalise``), checks and types every row in one SQL query per file (``validate``), and writes
-accepted rows, quarantined rows and findings in a single transaction, with a custody-log entry.
-``check_package`` runs the same steps against a throw-away in-memory store.
-
->>> # workbench.ingest_package(store, Path("package.zip"))  # doctest: +SKIP
-"""
+"""One ingest in progress: tables read and checked before the transaction, then stored in it."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
-import uuid
-from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
-from workbench.config import Settings, settings as read_settings
-from workbench.contracts import Contract, ContractSet
-from workbench.errors import ManifestError, MappingError, PackageError
+from workbench.contracts import Contract
+from workbench.errors import MappingError, PackageError
 from workbench.gazetteer import Gazetteer
-from workbench.intake import Limits, Package, PackageFile, open_package, sha256_file, xlsx_sheet_names
+from workbench.ingest.report import FileResult, IngestReport
+from workbench.intake import Package, PackageFile, xlsx_sheet_names
 from workbench.mapping import Mapping, apply_mapping, swapped_coordinates_sql
 from workbench.normalise.lookups import date_lookup, months_from, place_lookup, vocabulary_lookup
 from workbench.normalise.pii import PiiPattern, load_patterns, masking_sql
 from workbench.readers import RawTable, read_raw
 from workbench.sql import quote_ident, sql_literal
-from workbench.store import Store, open_store, row_hash_sql, table_digest, table_from_frame
+from workbench.store import Store, row_hash_sql, table_from_frame
 from workbench.validate import (ERROR, Context, KeyContext, Layout, compile_key_problems, compile_validation, compile_values,
                                 header_score, map_headers, split_words, trim_blanks, trimmed_cell_sql, with_key_problems)
 
@@ -41,159 +27,7 @@ QUARANTINE_CELL_LIMIT = 100_000
 
 
 @dataclass
-class FileResult:
-    path: str  # as findings and provenance name it: the file, or "file#sheet" for one sheet of a workbook
-    record_type: str | None
-    format: str
-    encoding: str | None
-    rows_read: int = 0
-    rows_accepted: int = 0
-    rows_quarantined: int = 0
-    file: str = ""  # the file in the package
-    sheet: str | None = None
-
-
-@dataclass
-class IngestReport:
-    """What an ingest (or a check) did: per file counts and findings by severity."""
-
-    status: str  # "ingested" | "unchanged" | "checked"
-    ngo_id: str
-    submission_ref: str
-    package_sha256: str
-    submission_id: int | None = None
-    supersedes: int | None = None
-    files: list[FileResult] = field(default_factory=list)
-    findings: dict[str, int] = field(default_factory=dict)
-    message: str = ""
-
-    @property
-    def rows_read(self) -> int:
-        return sum(f.rows_read for f in self.files)
-
-    @property
-    def rows_accepted(self) -> int:
-        return sum(f.rows_accepted for f in self.files)
-
-    @property
-    def rows_quarantined(self) -> int:
-        return sum(f.rows_quarantined for f in self.files)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "ngo_id": self.ngo_id,
-            "submission_ref": self.submission_ref,
-            "submission_id": self.submission_id,
-            "supersedes": self.supersedes,
-            "package_sha256": self.package_sha256,
-            "rows_read": self.rows_read,
-            "rows_accepted": self.rows_accepted,
-            "rows_quarantined": self.rows_quarantined,
-            "findings": self.findings,
-            "files": [f.__dict__ for f in self.files],
-            "message": self.message,
-        }
-
-
-def ingest_package(
-    store: Store,
-    path: Path,
-    *,
-    config: Settings | None = None,
-    today: date | None = None,
-    keep_in_vault: bool = True,
-    mapping: Mapping | None = None,
-) -> IngestReport:
-    """Load a package (folder or .zip) into the store. Re-ingesting the same package changes nothing.
-
-    With a ``mapping``, the files it matches are read as that format (see :mod:`workbench.mapping`);
-    their rows then go through the same checks as files in the contract's own shape.
-    """
-    config = config or read_settings(WORKBENCH_DB=store.path)
-    path = Path(path)
-    with tempfile.TemporaryDirectory(prefix="workbench-") as work:
-        workdir = Path(work)
-        try:
-            package = open_package(path, workdir=workdir, limits=Limits.from_settings(config))
-            _check_manifest(store.contracts, package)
-        except PackageError as exc:
-            if store.path is not None:
-                with store.transaction():
-                    store.log("reject", subject=path.name, details={"package": str(path.name), "reason": str(exc)})
-                store.write_anchor()
-            raise
-        manifest = package.manifest
-        ngo, ref = manifest["ngo"]["id"], manifest["submission_ref"]
-        known = store.con.execute(
-            "SELECT submission_id, received_at FROM submissions WHERE package_sha256 = ?", [package.sha256]
-        ).fetchone()
-        if known:
-            return IngestReport(
-                "unchanged", ngo, ref, package.sha256, submission_id=known[0],
-                message=f"this package was already ingested as submission {known[0]} on {known[1]:%Y-%m-%d %H:%M} UTC; nothing changed",
-            )
-        previous = store.con.execute(
-            "SELECT submission_id FROM submissions WHERE ngo_id = ? AND submission_ref = ? AND superseded_by IS NULL",
-            [ngo, ref],
-        ).fetchone()
-        run = _Run(store, package, workdir, today or date.today(), previous[0] if previous else None, mapping)
-        vault_dir = config.vault_path / package.sha256 if keep_in_vault and store.path is not None else None
-        created_vault = False
-        try:
-            run.prepare()
-            with store.transaction():
-                report = run.execute()
-                if vault_dir is not None:
-                    created_vault = _keep(package, vault_dir)
-                _record_submission(store, run, report, vault_dir)
-        finally:
-            run.drop_temporaries()
-        if vault_dir is None and created_vault:
-            shutil.rmtree(vault_dir, ignore_errors=True)
-        store.write_anchor()
-        return report
-
-
-def check_package(path: Path, *, contracts: ContractSet | None = None, gazetteer: Gazetteer | None = None,
-                  today: date | None = None, mapping: Mapping | None = None) -> tuple[IngestReport, pl.DataFrame]:
-    """Run every check of an ingest without a store: the report and the findings, for NGOs before sending."""
-    with open_store(":memory:", contracts=contracts) as store:
-        if gazetteer is not None:
-            store.replace_gazetteer(gazetteer, log=False)
-        report = ingest_package(store, path, today=today, keep_in_vault=False, mapping=mapping)
-        report.status = "checked"
-        findings = store.frame(
-            "SELECT source_file AS file, source_row AS row, field, rule, severity, message FROM findings "
-            "ORDER BY source_file, source_row NULLS FIRST, field"
-        )
-    return report, findings
-
-
-def _check_manifest(contracts: ContractSet, package: Package) -> None:
-    problems = contracts.check_manifest(package.manifest, where=package.manifest_file.path)
-    if problems:
-        raise ManifestError("the manifest does not satisfy the manifest contract:\n" + "\n".join(problems))
-
-
-def _keep(package: Package, vault_dir: Path) -> bool:
-    """Copy the package into the vault under its hash; returns whether the folder was new."""
-    if vault_dir.exists():
-        return False
-    incoming = vault_dir.parent / f".incoming-{uuid.uuid4().hex}"
-    incoming.mkdir(parents=True)
-    if package.kind == "zip":
-        shutil.copy2(package.source, incoming / package.source.name)
-    for f in package.files:
-        target = incoming / "files" / f.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(f.disk_path, target)
-    incoming.rename(vault_dir)
-    return True
-
-
-@dataclass
-class _Table:
+class Table:
     """One table of the package (a file, or one sheet of a workbook) on its way to the store."""
 
     file: PackageFile
@@ -218,7 +52,7 @@ class _Table:
         return self.file.path if self.sheet is None else f"{self.file.path}#{self.sheet}"
 
 
-class _Run:
+class Run:
     """One ingest in progress: what is read and checked before the transaction, then stored in it."""
 
     def __init__(self, store: Store, package: Package, workdir: Path, today: date, supersedes: int | None,
@@ -321,7 +155,7 @@ class _Run:
                                 rows_quarantined=quarantined, file=path, sheet=tables[0].sheet)
             self.results = [r for r in self.results if r not in results] + [merged]
 
-    def _report_swapped(self, t: _Table) -> None:
+    def _report_swapped(self, t: Table) -> None:
         coordinates = self.mapping.coordinates
         sql = swapped_coordinates_sql(self.mapping, self.contracts, headers=t.origin.headers, raw_columns=t.origin.columns,
                                       raw_table=t.origin.table, file=t.file.path)
@@ -341,24 +175,24 @@ class _Run:
             listed.setdefault(entry["path"], []).append(entry)
         return listed
 
-    def _tables(self) -> list[_Table]:
+    def _tables(self) -> list[Table]:
         """Every table of the package, with the record type the manifest or its name gives it."""
         listed = self._listed()
-        out: list[_Table] = []
+        out: list[Table] = []
         for f in self.package.data_files:
             if self._maps(f):
-                out += [_Table(f, None, self.mapping.sheet, record.type) for record in self.mapping.records]
+                out += [Table(f, None, self.mapping.sheet, record.type) for record in self.mapping.records]
                 continue
             for entry in listed.get(f.path, []):
                 record_type = entry["record_type"] if entry["record_type"] in self.contracts.contracts else None
-                out.append(_Table(f, entry, entry.get("sheet"), record_type))
+                out.append(Table(f, entry, entry.get("sheet"), record_type))
             if f.path in listed:
                 continue
             sheets = self._sheets(f)
             if len(sheets) > 1:
-                out += [_Table(f, None, sheet, self._guess_record_type(sheet) or self._guess_record_type(f.path)) for sheet in sheets]
+                out += [Table(f, None, sheet, self._guess_record_type(sheet) or self._guess_record_type(f.path)) for sheet in sheets]
             else:
-                out.append(_Table(f, None, None, self._guess_record_type(f.path)))
+                out.append(Table(f, None, None, self._guess_record_type(f.path)))
         return out
 
     def _record_manifest_findings(self) -> None:
@@ -399,14 +233,14 @@ class _Run:
         return None
 
     # -- one table ------------------------------------------------------------------------
-    def _read(self, t: _Table, name: str) -> RawTable | PackageError:
+    def _read(self, t: Table, name: str) -> RawTable | PackageError:
         self.temp_tables += [name, f"{name}__csv", f"{name}__objects", f"{name}__objects_n", f"{name}__steps", f"{name}__numbers"]
         try:
             return read_raw(self.con, t.file, name, workdir=self.workdir, sheet=t.sheet)
         except PackageError as exc:
             return exc
 
-    def _prepare_table(self, t: _Table, name: str) -> None:
+    def _prepare_table(self, t: Table, name: str) -> None:
         """Read a table, recognise what it holds, check its rows (keys apart) into ``name__checked``."""
         raw = t.raw = self._read(t, name)
         if isinstance(raw, PackageError):
@@ -415,7 +249,7 @@ class _Run:
         t.record_type = t.assigned_type or self._recognise(raw.headers)
         self._check_rows(t, name, day_first=self.day_first)
 
-    def _prepare_mapped(self, t: _Table, name: str, origins: dict[str, RawTable | PackageError]) -> None:
+    def _prepare_mapped(self, t: Table, name: str, origins: dict[str, RawTable | PackageError]) -> None:
         """A table a mapping makes from a file: the file is read once, each record type is a view of it."""
         t.record_type = t.assigned_type
         if t.file.path not in origins:
@@ -442,7 +276,7 @@ class _Run:
                                   if contract.field(n).pii and spec.column and spec.column in by_header)
         self._check_rows(t, f"{name}_{t.record_type}", day_first=self.mapping.date_order == "day_first")
 
-    def _check_rows(self, t: _Table, name: str, *, day_first: bool) -> None:
+    def _check_rows(self, t: Table, name: str, *, day_first: bool) -> None:
         raw = t.raw
         if t.file.format == "empty" or raw.rows_read == 0 or t.record_type is None:
             return
@@ -455,7 +289,7 @@ class _Run:
         self.temp_tables.append(t.checked)
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(t.checked)} AS {compile_validation(t.layout, t.context)}")
 
-    def _ingest_table(self, t: _Table) -> None:
+    def _ingest_table(self, t: Table) -> None:
         """Record what was found about one table and store its rows."""
         f, raw, record_type, label = t.file, t.raw, t.record_type, t.label
         result = FileResult(label, record_type, f.format, f.encoding, file=f.path, sheet=t.sheet)
@@ -494,7 +328,7 @@ class _Run:
             return
         self._store_rows(t, self.contracts.contract(record_type), result)
 
-    def _store_rows(self, t: _Table, contract: Contract, result: FileResult) -> None:
+    def _store_rows(self, t: Table, contract: Contract, result: FileResult) -> None:
         """Check the keys against what is stored so far, then store findings, quarantined and accepted rows."""
         raw = t.raw
         rows = self._with_key_problems(t, contract)
@@ -521,7 +355,7 @@ class _Run:
         result.rows_accepted = accepted_rows
         result.rows_quarantined = quarantined_rows + len(raw.rejects)
 
-    def _with_key_problems(self, t: _Table, contract: Contract) -> str:
+    def _with_key_problems(self, t: Table, contract: Contract) -> str:
         """A view of the checked rows with the problems of their keys; its name."""
         raw, layout = t.raw, t.layout
         key_ctx = KeyContext(t.checked, self._key_tables(contract, layout, raw), self._existing_keys(contract), self.patterns)
@@ -535,7 +369,7 @@ class _Run:
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(rows)} AS {with_key_problems(t.checked, key_problems)}")
         return rows
 
-    def _insert_accepted(self, t: _Table, contract: Contract, rows: str) -> None:
+    def _insert_accepted(self, t: Table, contract: Contract, rows: str) -> None:
         """Write the rows without error to the record table, with their values, provenance and hash.
 
         One INSERT: in slices, the rows of each slice's last, partly filled row group would go
@@ -628,7 +462,7 @@ class _Run:
         return tables
 
     # -- quarantine and findings ----------------------------------------------------------
-    def _pii_columns(self, t: _Table) -> frozenset[str]:
+    def _pii_columns(self, t: Table) -> frozenset[str]:
         if t.mapped:
             return t.pii_columns
         return frozenset(t.layout.columns[f.name] for f in t.layout.fields if f.pii) if t.layout else frozenset()
@@ -682,56 +516,3 @@ class _Run:
             "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?)",
             [self.submission_id, path, row, field_name, rule, severity, message],
         )
-
-
-def _record_submission(store: Store, run: _Run, report: IngestReport, vault_dir: Path | None) -> None:
-    con, package, manifest, sid = store.con, run.package, run.package.manifest, run.submission_id
-    disclosure = manifest["disclosure"]
-    con.execute(
-        "INSERT INTO ngos VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET name = excluded.name, name_ar = excluded.name_ar",
-        [run.ngo, manifest["ngo"]["name"], manifest["ngo"].get("name_ar"), sid],
-    )
-    con.execute(
-        "INSERT INTO submissions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
-        [
-            sid, run.ngo, manifest["submission_ref"], datetime.now(timezone.utc).replace(tzinfo=None), store.user,
-            package.source.name, package.kind, package.sha256, package.source_sha256,
-            str(vault_dir) if vault_dir else None, manifest["contract_version"],
-            manifest["reporting_period"]["start"], manifest["reporting_period"]["end"],
-            json.dumps(manifest, ensure_ascii=False, sort_keys=True, default=str), bool(disclosure["source_confidential"]),
-            disclosure.get("consent_basis"), run.mode, run.supersedes,
-            report.rows_read, report.rows_accepted, report.rows_quarantined,
-        ],
-    )
-    for f in package.files:
-        tables = [r for r in report.files if r.file == f.path]
-        types = ",".join(dict.fromkeys(r.record_type for r in tables if r.record_type)) or None
-        counts = [sum(getattr(r, k) for r in tables) if tables else None for k in ("rows_read", "rows_accepted", "rows_quarantined")]
-        con.execute(
-            "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [sid, f.path, f.sha256, f.bytes, f.format, f.encoding, f.delimiter, types, *counts],
-        )
-    if run.supersedes:
-        con.execute("UPDATE submissions SET superseded_by = ? WHERE submission_id = ?", [sid, run.supersedes])
-    digests = {c.name: table_digest(store, c.name, sid) for c in store.contracts}
-    details = {
-        "package": package.source.name,
-        "package_sha256": package.sha256,
-        "source_sha256": package.source_sha256,
-        "ngo_id": run.ngo,
-        "submission_ref": manifest["submission_ref"],
-        "files": [{"path": f.path, "sha256": f.sha256, "bytes": f.bytes} for f in package.files],
-        "rows_read": report.rows_read,
-        "rows_accepted": report.rows_accepted,
-        "rows_quarantined": report.rows_quarantined,
-        "digests": digests,
-        "supersedes": run.supersedes,
-        "mode": run.mode,
-    }
-    if run.mapping is not None and run.mode != "contract":
-        details["mapping"] = {"name": run.mapping.name, "version": run.mapping.version,
-                              "sha256": sha256_file(run.mapping.path)}
-    store.log("ingest", subject=f"{run.ngo}/{manifest['submission_ref']}", details=details, submission_id=sid)
-    if run.supersedes:
-        store.log("supersede", subject=f"{run.ngo}/{manifest['submission_ref']}",
-                  details={"superseded": run.supersedes, "by": sid}, submission_id=run.supersedes)
