@@ -15,6 +15,21 @@ from workbench.store import Store, open_store
 SHARED_DATA = Path(os.environ.get("WORKBENCH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_store_in_the_project(tmp_path_factory):
+    """A test that forgets to name its store writes it (and its vault and custody anchor) in a
+    temporary folder, never in the project."""
+    saved = {k: os.environ.get(k) for k in ("WORKBENCH_DB", "WORKBENCH_VAULT")}
+    os.environ["WORKBENCH_DB"] = str(tmp_path_factory.mktemp("default-store") / "workbench.duckdb")
+    os.environ.pop("WORKBENCH_VAULT", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def contracts() -> ContractSet:
     return load_contracts()
