@@ -38,7 +38,7 @@ def test_good_package_loads_with_provenance(store, package_factory):
     rows = store.frame("SELECT * FROM active.incidents ORDER BY source_row").to_dicts()
     assert [r["source_row"] for r in rows] == [2, 3, 4]
     assert {r["source_file"] for r in rows} == {"incidents.csv"}
-    assert rows[0]["record_key"] == "TESTNGO:I-1"
+    assert (rows[0]["ngo_id"], rows[0]["incident_id"]) == ("TESTNGO", "I-1")
     assert rows[0]["violation_types"] == ["torture_ill_treatment"]
     assert rows[1]["date_start"] == date(2013, 4, 12) and rows[1]["date_precision"] == "day"
     assert rows[2]["date_start"] == date(2014, 3, 1) and rows[2]["date_end"] == date(2014, 3, 31)

@@ -2,7 +2,8 @@
 
 One embedded DuckDB file (default ``./workbench.duckdb``). Record tables are made from the
 contracts: one column per field, plus the provenance every row carries (``ngo_id``,
-``submission_id``, ``source_file``, ``source_row``, ``record_key``, ``row_hash``). The schema
+``submission_id``, ``source_file``, ``source_row``, ``row_hash``); a record is known by its NGO and
+its primary key. The schema
 ``active`` holds one view per record type with the rows of submissions that have not been
 superseded: ``SELECT * FROM active.incidents``.
 
@@ -37,7 +38,6 @@ PROVENANCE_COLUMNS: dict[str, str] = {
     "submission_id": "INTEGER",
     "source_file": "VARCHAR",
     "source_row": "BIGINT",
-    "record_key": "VARCHAR",
     "row_hash": "VARCHAR",
 }
 _DUCKDB_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE"}

@@ -377,7 +377,7 @@ class Run:
         fields = ", ".join(f"v.{quote_ident(n)}" for n in contract.field_names)
         accepted = (
             f"SELECT {sql_literal(self.ngo)} AS ngo_id, {self.submission_id} AS submission_id, {sql_literal(t.label)} AS source_file, "
-            f"v.__row AS source_row, {self._record_key_sql(contract, 'v', with_ngo=True)} AS record_key, {fields} "
+            f"v.__row AS source_row, {fields} "
             f"FROM ({compile_values(t.layout, t.context, t.checked)}) v "
             f"ANTI JOIN (SELECT __row FROM {quote_ident(rows)} WHERE __has_error) quarantined ON quarantined.__row = v.__row"
         )
@@ -394,10 +394,10 @@ class Run:
             self.temp_tables.append(name)
         return name
 
-    def _record_key_sql(self, contract: Contract, alias: str, *, with_ngo: bool = False) -> str:
+    def _record_key_sql(self, contract: Contract, alias: str) -> str:
+        """A record's key as one text (fields of a composite key joined by the unit separator)."""
         parts = [f"CAST({alias}.{quote_ident(k)} AS VARCHAR)" for k in contract.primary_key]
-        key = parts[0] if len(parts) == 1 else f"concat_ws(chr(31), {', '.join(parts)})"
-        return f"{sql_literal(self.ngo + ':')} || {key}" if with_ngo else key
+        return parts[0] if len(parts) == 1 else f"concat_ws(chr(31), {', '.join(parts)})"
 
     # -- lookups and keys -----------------------------------------------------------------
     def _distinct(self, raw: RawTable, column: str) -> list[str]:
