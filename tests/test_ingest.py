@@ -353,6 +353,8 @@ def test_failure_mid_ingest_leaves_the_store_as_it_was(file_store, package_facto
         ingest_package(file_store, package_factory({"incidents.csv": INCIDENTS_CSV, "persons.csv": "person_id,pseudonym\nP-1,TEST-P-0001aa\n"}, second))
     after = {t: file_store.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in before}
     assert after == before
+    kept = {p.name for p in (file_store.path.with_suffix(".vault")).iterdir()}
+    assert kept == set(file_store.con.execute("SELECT package_sha256 FROM submissions").fetchone())  # no orphan copy
 
 
 def test_check_runs_the_same_checks_without_a_store(package_factory):

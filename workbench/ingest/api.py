@@ -73,10 +73,12 @@ def ingest_package(
                 if vault_dir is not None:
                     created_vault = _keep(package, vault_dir)
                 _record_submission(store, run, report, vault_dir)
+        except BaseException:
+            if created_vault:  # the store does not refer to it: the transaction was rolled back
+                shutil.rmtree(vault_dir, ignore_errors=True)
+            raise
         finally:
             run.drop_temporaries()
-        if vault_dir is None and created_vault:
-            shutil.rmtree(vault_dir, ignore_errors=True)
         store.write_anchor()
         return report
 

@@ -28,6 +28,7 @@ import polars as pl
 import yaml
 
 from workbench.errors import ContractError
+from workbench.sql import sql_literal
 
 SEVERITIES = ("error", "warning")
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
@@ -63,17 +64,6 @@ class PiiPattern:
     def rule(self) -> str:
         """The rule name findings carry, e.g. ``pii.phone_syria_mobile``."""
         return f"pii.{self.name}"
-
-
-def sql_literal(text: str) -> str:
-    """A SQL string literal for ``text`` (single quotes doubled; backslashes stay as they are).
-
-    >>> sql_literal("it's")
-    "'it''s'"
-    """
-    if "\x00" in text:
-        raise ValueError("a SQL string literal cannot hold a NUL character")
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _evaluated_once(column_sql: str, build: Callable[[str], str]) -> str:
