@@ -59,6 +59,9 @@ CREATE TABLE IF NOT EXISTS files (
     submission_id INTEGER NOT NULL, path VARCHAR NOT NULL, sha256 VARCHAR NOT NULL, bytes BIGINT NOT NULL,
     format VARCHAR NOT NULL, encoding VARCHAR, delimiter VARCHAR, record_type VARCHAR,
     rows_read BIGINT, rows_accepted BIGINT, rows_quarantined BIGINT, PRIMARY KEY (submission_id, path));
+CREATE TABLE IF NOT EXISTS columns_received (
+    submission_id INTEGER NOT NULL, source_file VARCHAR NOT NULL, position INTEGER NOT NULL, header VARCHAR,
+    field VARCHAR, matched_by VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantine (
     submission_id INTEGER NOT NULL, record_type VARCHAR, source_file VARCHAR NOT NULL, source_row BIGINT,
     raw VARCHAR, reasons VARCHAR[] NOT NULL, record_key VARCHAR);

@@ -101,6 +101,28 @@ def map_headers(headers: Sequence[str], contract: Contract, raw_columns: Sequenc
     return layout
 
 
+def header_matches(layout: Layout) -> list[tuple[str, str | None, str]]:
+    """How each header of a file was matched: (header, field or None, how).
+
+    ``how`` is ``name`` (the contract's field name), ``title``, ``alias``, ``duplicate`` (a second
+    column for a field already matched) or ``unknown``. Feedback to the NGO builds on it.
+    """
+    duplicates = set(layout.duplicates)
+    matches: list[tuple[str, str | None, str]] = []
+    for header in layout.headers:
+        name = layout.contract.field_for_header(header) if header and header.strip() else None
+        if name is None:
+            matches.append((header, None, "unknown"))
+        elif (header, name) in duplicates:
+            matches.append((header, name, "duplicate"))
+        else:
+            spec = layout.contract.field(name)
+            key = text_key(header)
+            how = "name" if key == text_key(spec.name) else "title" if spec.title and key == text_key(spec.title) else "alias"
+            matches.append((header, name, how))
+    return matches
+
+
 def header_score(headers: Sequence[str], contract: Contract) -> float:
     """Share of a file's headers that belong to a contract (used to recognise unnamed files)."""
     usable = [h for h in headers if h and h.strip()]

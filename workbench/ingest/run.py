@@ -20,7 +20,7 @@ from workbench.readers import RawTable, read_raw
 from workbench.sql import quote_ident, sql_literal
 from workbench.store import Store, row_hash_sql, table_from_frame
 from workbench.validate import (ERROR, Context, KeyContext, Layout, compile_key_problems, compile_validation, compile_values,
-                                header_score, map_headers, split_words, trim_blanks, trimmed_cell_sql, with_key_problems)
+                                header_matches, header_score, map_headers, split_words, trim_blanks, trimmed_cell_sql, with_key_problems)
 
 #: Cells longer than this are cut in the quarantined copy (the received file keeps them whole).
 QUARANTINE_CELL_LIMIT = 100_000
@@ -140,6 +140,10 @@ class Run:
         for path in dict.fromkeys(t.file.path for t in self.tables if t.mapped):
             tables = [t for t in self.tables if t.file.path == path and t.mapped]
             origin, label = tables[0].origin, tables[0].label
+            used = {column: name for record in self.mapping.records if record.type in {t.record_type for t in tables}
+                    for name, spec in record.fields.items() for column in spec.sources}
+            self._record_columns(label, [(h, used.get(h.strip()), "mapping" if h.strip() in used else "unknown")
+                                         for h in origin.headers])
             for header in origin.headers:
                 if header.strip() not in self.mapping.columns:
                     self._finding(label, 1, None, "mapping.unused_column", "info",
@@ -312,6 +316,7 @@ class Run:
             result.rows_quarantined = raw.rows_read
             return
         layout = t.layout
+        self._record_columns(label, header_matches(layout))
         for header in layout.unknown:
             column = header if header and header.strip() else "(a column without a header)"
             self._finding(label, 1, None, "header.unknown", "warning",
@@ -509,6 +514,15 @@ class Run:
             self.con.execute(
                 "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, NULL)",
                 [self.submission_id, record_type, label, reject.row, masked, [reject.message, *(extra_reasons or [])]],
+            )
+
+    def _record_columns(self, label: str, matches: list[tuple[str, str | None, str]]) -> None:
+        """The file's headers as sent and the field each became (what feedback on format builds on)."""
+        if matches:
+            self.con.executemany(
+                "INSERT INTO columns_received VALUES (?, ?, ?, ?, ?, ?)",
+                [[self.submission_id, label, position, header, field_name, how]
+                 for position, (header, field_name, how) in enumerate(matches, start=1)],
             )
 
     def _finding(self, path: str | None, row: int | None, field_name: str | None, rule: str, severity: str, message: str) -> None:
