@@ -28,6 +28,10 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "WORKBENCH_MAX_RATIO": ("200", "Largest compression ratio allowed for a member of a zip package."),
     "WORKBENCH_USER": (None, "Who is acting, as written to the custody log (default: the login name)."),
     "WORKBENCH_KEY_FILE": (None, "File holding the key that encrypts the store at rest (default: no encryption)."),
+    "WORKBENCH_ASSETS": (
+        None,
+        "Folder of the fonts and other web assets reports embed (default: share/workbench/assets of the Python environment).",
+    ),
 }
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -58,3 +58,7 @@ class GazetteerError(WorkbenchError):
 
 class IntegrityError(WorkbenchError):
     """A verification found files, rows or custody-log entries that no longer match their hashes."""
+
+
+class AssetError(WorkbenchError):
+    """A web asset (font, script, style) a report embeds is not fetched, cannot be downloaded, or does not match its lock."""
