@@ -267,6 +267,42 @@ def gazetteer_info(db: Optional[Path] = DbOption) -> None:
 
 
 @app.command()
+def feedback(
+    out: Path = typer.Option(..., "--out", help="Folder to write the reports to."),
+    ngo: Optional[list[str]] = typer.Option(None, "--ngo", help="NGO id (repeat for several)."),
+    all_ngos: bool = typer.Option(False, "--all", help="One report for every NGO in the store."),
+    period: Optional[str] = typer.Option(None, "--period", help="Submissions received in: 2025, 2025-Q1, 2025-03 or 2025-01-01..2025-06-30."),
+    lang: list[str] = typer.Option(["en"], "--lang", help="en or ar (repeat for both)."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also print each report to PDF (WeasyPrint)."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Write each NGO's feedback report (HTML, and PDF): what it sent, how well it fits, what would help most."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from workbench.feedback import write_report
+    from workbench.quality import collection_profile, parse_period
+    from workbench.store import open_store
+
+    config = _settings(db)
+    with _friendly_errors():
+        if bool(ngo) == all_ngos:
+            raise WorkbenchError("name the NGO(s) with --ngo ID, or pass --all for every NGO")
+        chosen_period = parse_period(period) if period else None
+        with open_store(config.db_path) as store:
+            ids = [r[0] for r in store.con.execute("SELECT ngo_id FROM ngos ORDER BY ngo_id").fetchall()] if all_ngos else list(ngo)
+            collection = collection_profile(store)
+            jobs = [(ngo_id, language) for ngo_id in ids for language in lang]
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=errors, transient=True, disable=len(jobs) < 2) as progress:
+                task = progress.add_task("feedback reports", total=len(jobs))
+                for ngo_id, language in jobs:
+                    progress.update(task, description=f"{ngo_id} ({language})")
+                    files = write_report(store, ngo_id, out, language=language, period=chosen_period, pdf=pdf, collection=collection)
+                    console.print(f"wrote {files.html}" + (f" and {files.pdf.name}" if files.pdf else ""))
+                    progress.advance(task)
+
+
+@app.command()
 def synth(
     out: Path = typer.Option(Path("build/demo"), "--out", help="Folder to write the packages to."),
     seed: int = typer.Option(2011, help="Random seed; the same seed gives the same bytes."),

@@ -198,8 +198,10 @@ def _store_error(path: str, exc: duckdb.Error, *, encrypted: bool) -> StoreError
 class Store:
     """An open store. Use :func:`open_store`; close it (or use ``with``) to release the file lock."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path | None, contracts: ContractSet, user: str):
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path | None, contracts: ContractSet, user: str,
+                 *, read_only: bool = False):
         self.con = con
+        self.read_only = read_only
         self.path = path
         self.contracts = contracts
         self.user = user
@@ -449,7 +451,7 @@ def open_store(
     if key is None and not in_memory:
         key = read_key(settings().key_file)
     con = _connect(str(path), read_only, None if in_memory else key)
-    store = Store(con, None if in_memory else Path(path), contracts or load_contracts(), user or current_user())
+    store = Store(con, None if in_memory else Path(path), contracts or load_contracts(), user or current_user(), read_only=read_only)
     if not read_only:
         try:
             store.ensure_schema()

@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from workbench.contracts import ContractSet, load_contracts
+from workbench.contracts import ContractSet
 from workbench.errors import ConfigError, ContractError
 from workbench.quality.periods import Period
 from workbench.sql import quote_ident, sql_literal
@@ -454,7 +454,7 @@ def ngo_metrics(store: Store, ngo_id: str, *, period: Period | None = None, cont
     Pass ``collection`` (from :func:`collection_profile`) when computing many NGOs in a row, so the
     collection's aggregates are computed once.
     """
-    contracts = contracts or load_contracts()
+    contracts = contracts or store.contracts
     config = config or load_metrics_config(contracts.path / "feedback" / "metrics.yaml")
     ngo, submissions = _scope(store, ngo_id, period)
     counted = [s["submission_id"] for s in submissions if not s["superseded"]]

@@ -22,6 +22,7 @@ from workbench.quality.metrics import Metrics
 
 LANGUAGES = ("en", "ar")
 KINDS = ("recommendation", "strength")
+_LATIN = re.compile(r"[A-Za-z]")
 _ARABIC_DIGITS = str.maketrans("0123456789.,", "٠١٢٣٤٥٦٧٨٩٫٬")
 
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -151,11 +152,20 @@ def percent(value: Any, language: str = "en") -> str:
     return text.translate(_ARABIC_DIGITS).replace("%", "٪") if language == "ar" else text
 
 
+def _isolated(value: Any) -> Any:
+    """A value with Latin letters set apart (Unicode first-strong isolate), so that file names and
+    technical messages keep their order inside an Arabic sentence."""
+    if isinstance(value, str) and _LATIN.search(value):
+        return f"\u2068{value}\u2069"
+    return value
+
+
 def _environment(language: str) -> SandboxedEnvironment:
-    environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
+                                       finalize=_isolated if language == "ar" else None)
     environment.filters["n"] = lambda v, digits=0: number(v, language, digits)
     environment.filters["pct"] = lambda v: percent(v, language)
-    environment.filters["quoted"] = lambda values: ("، " if language == "ar" else ", ").join(f"“{v}”" for v in values or [])
+    environment.filters["quoted"] = lambda values: ("، " if language == "ar" else ", ").join(f"“{_isolated(v) if language == 'ar' else v}”" for v in values or [])
     return environment
 
 
