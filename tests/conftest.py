@@ -103,3 +103,19 @@ def package_factory(tmp_path: Path):
 
 def requires_shared_data():
     return pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"shared data folder {SHARED_DATA} is absent")
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory):
+    """The six synthetic NGOs (seed 2011, 240 true incidents) ingested into one store, and what the
+    generator says it did to them. Tests open the store read-only, or copy it before writing."""
+    from workbench.ingest import ingest_package
+    from workbench.synth import generate
+
+    root = tmp_path_factory.mktemp("synthetic")
+    result = generate(root / "packages", seed=2011, incidents=240)
+    db = root / "store.duckdb"
+    with open_store(db) as store:
+        for package in result.packages:
+            ingest_package(store, package)
+    return db, result

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -155,7 +156,10 @@ def render_html(metrics: Metrics, recommendations: list[Recommendation], *, lang
 def write_pdf(html: str, out: Path) -> None:
     """Print the HTML page to PDF with WeasyPrint (it needs the system's Pango library)."""
     try:
-        from weasyprint import HTML
+        with warnings.catch_warnings():
+            # WeasyPrint 70 warns that a later version will need the system's HarfBuzz-Subset; this one does not
+            warnings.filterwarnings("ignore", message="HarfBuzz-Subset", category=DeprecationWarning)
+            from weasyprint import HTML
     except OSError as exc:  # the Python package is there but a system library is not
         raise ReportError(f"cannot write {out}: WeasyPrint needs the Pango library of the system ({exc}); "
                           "on Debian or Ubuntu: apt install libpango-1.0-0 libpangoft2-1.0-0") from None

@@ -470,7 +470,10 @@ def ngo_metrics(store: Store, ngo_id: str, *, period: Period | None = None, cont
     tables["pii"] = _pii(store, ids)
     collection = collection or collection_profile(store)
     tables.update(_coverage(store, ids, ngo_id, collection, config.min_other_ngos))
-    tables["unique_cells"] = collection.unique_cells.get(ngo_id, [])[:15]
+    other_ngos = sum(1 for ngo in collection.incidents_by_ngo if ngo != ngo_id)
+    # "no other NGO covers this" is a figure about the others too: shown only with enough of them
+    comparable = other_ngos >= config.min_other_ngos
+    tables["unique_cells"] = collection.unique_cells.get(ngo_id, [])[:15] if comparable else []
     matched = [c["matched_by"] for c in tables["columns"]]
     summary.update(duplicates)
     summary.update({
@@ -489,9 +492,9 @@ def ngo_metrics(store: Store, ngo_id: str, *, period: Period | None = None, cont
         "headers_unknown": matched.count("unknown") + matched.count("duplicate"),
         "pii_findings": sum(r["count"] for r in tables["pii"]),
         "pii_fields": sorted({r["field"] for r in tables["pii"] if r["field"]}),
-        "unique_incidents": collection.unique.get(ngo_id, 0),
-        "unique_share": _share(collection.unique.get(ngo_id, 0), summary["incidents"]),
-        "other_ngos": sum(1 for ngo in collection.incidents_by_ngo if ngo != ngo_id),
+        "unique_incidents": collection.unique.get(ngo_id, 0) if comparable else None,
+        "unique_share": _share(collection.unique.get(ngo_id, 0), summary["incidents"]) if comparable else None,
+        "other_ngos": other_ngos,
     })
     tables["change"] = _change(store, contracts, config, ngo_id, submissions, summary)
     summary["previous_submission"] = bool(tables["change"])

@@ -17,6 +17,7 @@ from workbench.synth.world import FIRST_DAY, LAST_DAY, SCENARIOS
 from workbench.synth.writers import yaml_bytes
 
 BENCHMARK_ID = "BENCH"
+BENCHMARK_NAME = "Benchmark Documentation Unit (fictional)"
 #: A closing sentence per row makes narratives about 200 characters, as in real submissions.
 CLOSINGS = (
     " The account was confirmed by two independent sources.",
@@ -44,8 +45,8 @@ def _violation_cells(rng: np.random.Generator, scenario: np.ndarray) -> pl.Serie
     return _lookup(cells, np.array(first_cell)[scenario] + np.where(with_extra, picked + 1, 0))
 
 
-def benchmark_frame(incidents: int, seed: int) -> pl.DataFrame:
-    """``incidents`` rows with every field of the incidents contract, in contract order."""
+def benchmark_frame(incidents: int, seed: int, ngo_id: str = BENCHMARK_ID) -> pl.DataFrame:
+    """``incidents`` rows with every field of the incidents contract, in contract order (ids ``{ngo_id}-0000001``...)."""
     rng = np.random.default_rng([seed, 99])
     pool = builtin_pool()
     n = incidents
@@ -93,7 +94,7 @@ def benchmark_frame(incidents: int, seed: int) -> pl.DataFrame:
         narrative = narrative.str.replace_all("{" + name + "}", pl.col(name).cast(pl.String), literal=True)
     contract = load_contracts().contract("incidents")
     columns = {
-        "incident_id": pl.format("{}-{}", pl.lit(BENCHMARK_ID), pl.col("row").cast(pl.String).str.zfill(7)),
+        "incident_id": pl.format("{}-{}", pl.lit(ngo_id), pl.col("row").cast(pl.String).str.zfill(7)),
         "title": pl.col("title_template").str.replace_all("{place}", pl.col("place"), literal=True),
         "date_start": start.cast(pl.String),
         "date_end": pl.when(pl.col("duration") > 0).then((start + pl.duration(days=pl.col("duration"))).cast(pl.String)),
@@ -120,10 +121,12 @@ def benchmark_frame(incidents: int, seed: int) -> pl.DataFrame:
     return frame.select(columns[name].alias(name) for name in contract.field_names)
 
 
-def write_benchmark_package(out_dir: Path, *, incidents: int = 1_000_000, seed: int = 2011, overwrite: bool = False) -> Path:
-    """Write ``out_dir/BENCH/``: a manifest and one large, near-perfect ``incidents.csv``.
+def write_benchmark_package(out_dir: Path, *, incidents: int = 1_000_000, seed: int = 2011, overwrite: bool = False,
+                            ngo_id: str = BENCHMARK_ID, name: str = BENCHMARK_NAME) -> Path:
+    """Write ``out_dir/{ngo_id}/``: a manifest and one large, near-perfect ``incidents.csv``.
 
-    Built column-wise: a million incidents take seconds and well under 2 GiB of memory.
+    Built column-wise: a million incidents take seconds and well under 2 GiB of memory. Several
+    packages with different ``ngo_id`` (and seeds, so that their data differ) make a many-NGO store.
 
     >>> folder = write_benchmark_package(Path("/tmp/bench"), incidents=20_000)  # doctest: +SKIP
     >>> folder.name  # doctest: +SKIP
@@ -131,7 +134,7 @@ def write_benchmark_package(out_dir: Path, *, incidents: int = 1_000_000, seed: 
     """
     if incidents < 1:
         raise WorkbenchError("incidents must be at least 1")
-    folder = Path(out_dir) / BENCHMARK_ID
+    folder = Path(out_dir) / ngo_id
     if folder.exists():
         if not overwrite:
             raise WorkbenchError(f"{folder} already exists; remove it or pass overwrite=True")
@@ -139,18 +142,18 @@ def write_benchmark_package(out_dir: Path, *, incidents: int = 1_000_000, seed: 
     folder.mkdir(parents=True)
     contracts = load_contracts()
     manifest = {
-        "ngo": {"id": BENCHMARK_ID, "name": "Benchmark Documentation Unit (fictional)", "name_ar": "وحدة التوثيق المرجعية (وهمية)"},
-        "submission_ref": f"{BENCHMARK_ID}-{incidents}-{seed}",
+        "ngo": {"id": ngo_id, "name": name, "name_ar": "وحدة التوثيق المرجعية (وهمية)"},
+        "submission_ref": f"{ngo_id}-{incidents}-{seed}",
         "contract_version": contracts.version,
         "reporting_period": {"start": FIRST_DAY.isoformat(), "end": LAST_DAY.isoformat()},
         "submitted_at": dt.datetime(2025, 1, 15, 9, 0).isoformat() + "Z",
         "language": "en",
         "date_order": "day_first",
-        "contact_point": {"role": "Data officer", "email": "data@bench.example.org"},
+        "contact_point": {"role": "Data officer", "email": f"data@{ngo_id.lower()}.example.org"},
         "files": [{"path": "incidents.csv", "record_type": "incidents"}],
         "disclosure": {"source_confidential": False, "consent_basis": "informed_consent", "default": "not_allowed",
                        "authorities": [{"authority": "DE-GBA (Federal Prosecutor, Germany)", "decision": "allowed"}]},
     }  # fmt: skip
     (folder / "manifest.yaml").write_bytes(yaml_bytes(manifest))
-    benchmark_frame(incidents, seed).write_csv(folder / "incidents.csv")
+    benchmark_frame(incidents, seed, ngo_id).write_csv(folder / "incidents.csv")
     return folder
