@@ -27,8 +27,9 @@ demo: $(STAMP)
 	$(BIN)/workbench synth --out $(DEMO) --seed 2011 --overwrite
 	$(BIN)/workbench ingest --db $(DB) $$(find $(DEMO) -mindepth 1 -maxdepth 1 -type d ! -name ground_truth | sort)
 	$(BIN)/workbench status --db $(DB)
+	$(BIN)/workbench feedback --db $(DB) --all --lang en --lang ar --out build/feedback
 	@echo
-	@echo "The store is $(DB). Open the notebooks with: make lab"
+	@echo "The store is $(DB); feedback reports are in build/feedback/. Open the notebooks with: make lab"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -38,6 +39,7 @@ lab: $(STAMP)
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/feedback.py
 
 # Re-pin every transitive dependency after changing a pin in pyproject.toml.
 lock:

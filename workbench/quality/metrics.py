@@ -16,6 +16,7 @@ workbench.errors.ConfigError: no NGO 'NONE' in the store; known: (none)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,17 @@ class MetricsConfig:
 
 
 def load_metrics_config(path: Path) -> MetricsConfig:
-    """Read the metrics configuration, naming the file and key of anything wrong."""
+    """Read the metrics configuration, naming the file and key of anything wrong (read again only when it changes)."""
+    path = Path(path)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise ContractError([f"{path}: cannot read the feedback metrics: {exc}"]) from None
+    return _load_metrics_config(path, stamp)
+
+
+@lru_cache(maxsize=8)
+def _load_metrics_config(path: Path, stamp: int) -> MetricsConfig:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:

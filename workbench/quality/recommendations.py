@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -76,7 +77,17 @@ class Recommendation:
 
 
 def load_rules(path: Path) -> tuple[Rule, ...]:
-    """Read and check the rules file; every problem names the rule and the key."""
+    """Read and check the rules file; every problem names the rule and the key (read again only when it changes)."""
+    path = Path(path)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise ContractError([f"{path}: cannot read the feedback rules: {exc}"]) from None
+    return _load_rules(path, stamp)
+
+
+@lru_cache(maxsize=8)
+def _load_rules(path: Path, stamp: int) -> tuple[Rule, ...]:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:

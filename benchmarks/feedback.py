@@ -1,0 +1,328 @@
+"""Feedback reports for many NGOs over a large store, against a floor measured in the same run.
+
+    python benchmarks/feedback.py [--incidents 1000000] [--ngos 50] [--store PATH] [--out DIR] [--repeat 3] [--json]
+
+The store holds ``--ngos`` fictional NGOs (BENCH01, BENCH02, ...) sharing ``--incidents``
+incidents, each a near-perfect package from :func:`workbench.synth.write_benchmark_package` with
+its own seed, loaded through ``ingest_package`` as any submission is. Building it is not timed by
+the benchmark (its time is shown); ``--store PATH`` keeps it and reuses it on the next run.
+
+1. floor: for each NGO, ``SELECT * FROM incidents WHERE ngo_id = ?`` fetched as a polars frame,
+   i.e. reading the NGO's records once;
+2. feedback: ``collection_profile`` once, then ``write_report`` (English, HTML only) for each NGO;
+   the SQL (metrics) and rendering seconds come from the timings each report returns;
+3. one Arabic report with its PDF, shown apart: PDFs are not part of the target.
+
+Each step, building included, runs in its own process so that its peak memory (max RSS) is its
+own: Linux carries a process's max RSS over into the processes it starts, so the parent stays
+small. Each step opens the store and imports its modules before its clock starts (opening is
+shown on its own line).
+Target: all HTML reports of 50 NGOs over 1,000,000 incidents in under 60 seconds. Prints a table,
+and with ``--json`` one JSON object as the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import multiprocessing as mp
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGET_SECONDS = 60.0
+FIRST_SEED = 2011
+
+
+def ngo_ids(count: int) -> list[str]:
+    width = max(2, len(str(count)))
+    return [f"BENCH{i:0{width}d}" for i in range(1, count + 1)]
+
+
+def split(total: int, parts: int) -> list[int]:
+    """``total`` incidents over ``parts`` NGOs, the first ones taking the remainder."""
+    share, rest = divmod(total, parts)
+    return [share + (i < rest) for i in range(parts)]
+
+
+# --- the store ------------------------------------------------------------------------------------
+
+
+def _stored_counts(db: Path) -> dict[str, int]:
+    from workbench.store import open_store
+
+    if not db.exists():
+        return {}
+    with open_store(db, read_only=True) as store:
+        return dict(store.con.execute("SELECT ngo_id, count(*) FROM active.incidents GROUP BY 1").fetchall())
+
+
+def build_store(db: Path, wanted: dict[str, int]) -> dict:
+    """Ingest the packages of the NGOs ``db`` does not hold yet; the seconds spent, by part."""
+    from workbench.config import settings
+    from workbench.errors import WorkbenchError
+    from workbench.ingest import ingest_package
+    from workbench.store import open_store
+    from workbench.synth import write_benchmark_package
+
+    stored = _stored_counts(db)
+    wrong = [f"{ngo} ({stored[ngo]:,} incidents, expected {n:,})" for ngo, n in wanted.items() if ngo in stored and stored[ngo] != n]
+    if wrong:
+        raise WorkbenchError(f"the store {db} holds other data for {', '.join(wrong)}; pass a new --store path")
+    missing = [ngo for ngo in wanted if ngo not in stored]
+    generate = ingest = 0.0
+    if missing:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        config = settings(WORKBENCH_DB=db, WORKBENCH_VAULT=db.with_suffix(".vault"))
+        with tempfile.TemporaryDirectory(prefix="workbench-bench-packages-") as tmp, open_store(db) as store:
+            for ngo in missing:
+                number = int(ngo.removeprefix("BENCH"))
+                start = time.perf_counter()
+                package = write_benchmark_package(Path(tmp), incidents=wanted[ngo], seed=FIRST_SEED + number, ngo_id=ngo,
+                                                  name=f"Benchmark Documentation Unit {number} (fictional)")
+                generate += time.perf_counter() - start
+                start = time.perf_counter()
+                report = ingest_package(store, package, config=config)
+                ingest += time.perf_counter() - start
+                if report.rows_accepted != wanted[ngo]:
+                    raise WorkbenchError(f"{ngo}: {report.rows_accepted:,} of {wanted[ngo]:,} benchmark incidents were accepted")
+                shutil.rmtree(package)  # the vault keeps its copy
+    return {"built_ngos": len(missing), "generate_seconds": generate, "ingest_seconds": ingest}
+
+
+# --- the measured steps, each in its own process ------------------------------------------------
+
+
+def _open(db: Path):
+    """Open the store before a step's clock starts; the store and the seconds it took."""
+    from workbench.store import open_store
+
+    start = time.perf_counter()
+    store = open_store(db)
+    return store, time.perf_counter() - start
+
+
+def _peak_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def floor(db: Path, ngos: list[str], _out: Path) -> dict:
+    """Read each NGO's incidents once into a polars frame: no feedback can do less."""
+    store, opened = _open(db)
+    rows, each = 0, []
+    start = time.perf_counter()
+    for ngo in ngos:
+        begin = time.perf_counter()
+        rows += store.con.execute("SELECT * FROM incidents WHERE ngo_id = ?", [ngo]).pl().height
+        each.append(time.perf_counter() - begin)
+    seconds = time.perf_counter() - start
+    store.close()
+    return {"seconds": seconds, "each": each, "rows": rows, "open_seconds": opened, "peak_bytes": _peak_bytes()}
+
+
+def feedback(db: Path, ngos: list[str], out: Path) -> dict:
+    """``collection_profile`` once, then one English HTML report per NGO; then one Arabic PDF apart."""
+    from workbench.feedback import write_report
+    from workbench.quality import collection_profile
+
+    store, opened = _open(db)
+    start = time.perf_counter()
+    collection = collection_profile(store)
+    profile = time.perf_counter() - start
+    each, metrics, render, written = [], 0.0, 0.0, set()
+    for ngo in ngos:
+        begin = time.perf_counter()
+        files = write_report(store, ngo, out, language="en", pdf=False, collection=collection)
+        each.append(time.perf_counter() - begin)
+        metrics += files.timings["metrics"]
+        render += files.timings["render"]
+        if files.html.is_file():
+            written.add(files.html)
+    seconds = time.perf_counter() - start
+    peak = _peak_bytes()  # before the PDF, which is not part of the target
+
+    begin = time.perf_counter()
+    arabic = write_report(store, ngos[0], out, language="ar", pdf=True, collection=collection)
+    pdf = {"seconds": time.perf_counter() - begin, **{part: arabic.timings.get(part, 0.0) for part in ("metrics", "render", "pdf")},
+           "written": bool(arabic.pdf and arabic.pdf.is_file()), "peak_bytes": _peak_bytes()}
+    store.close()
+    return {"seconds": seconds, "each": each, "profile_seconds": profile, "metrics_seconds": metrics, "render_seconds": render,
+            "reports_written": len(written), "open_seconds": opened, "peak_bytes": peak, "pdf": pdf}
+
+
+def metrics_only(db: Path, ngos: list[str], _out: Path) -> dict:
+    """``collection_profile`` once, then ``ngo_metrics`` per NGO: the SQL part of the reports alone."""
+    from workbench.quality import collection_profile, ngo_metrics
+
+    store, opened = _open(db)
+    start = time.perf_counter()
+    collection = collection_profile(store)
+    profile = time.perf_counter() - start
+    each = []
+    for ngo in ngos:
+        begin = time.perf_counter()
+        ngo_metrics(store, ngo, collection=collection)
+        each.append(time.perf_counter() - begin)
+    seconds = time.perf_counter() - start
+    store.close()
+    return {"seconds": seconds, "each": each, "profile_seconds": profile, "metrics_seconds": sum(each), "render_seconds": 0.0,
+            "reports_written": 0, "open_seconds": opened, "peak_bytes": _peak_bytes(), "pdf": None}
+
+
+#: Each step: the modules it imports before its clock starts, and the step.
+STEPS = {
+    "build": ([], build_store),
+    "floor": (["duckdb", "polars", "workbench.store"], floor),
+    "feedback": (["workbench.feedback", "workbench.quality", "workbench.store"], feedback),
+    "metrics": (["workbench.quality", "workbench.store"], metrics_only),
+}
+
+
+def _child(name: str, args: tuple, queue) -> None:
+    modules, step = STEPS[name]
+    for module in modules:
+        importlib.import_module(module)
+    try:
+        queue.put(step(*args))
+    except BaseException as exc:  # the parent waits on the queue: tell it, rather than leave it hanging
+        queue.put({"error": f"{type(exc).__name__}: {exc}"})
+        raise
+
+
+def _measure(name: str, *args) -> dict:
+    """Run step ``name`` in a fresh interpreter (spawned, not forked: DuckDB and polars hold
+    threads a fork would copy in a locked state)."""
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(name, args, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    if "error" in result:
+        sys.exit(f"the {name} step failed: {result['error']}")
+    return result
+
+
+# --- the table ------------------------------------------------------------------------------------
+
+
+def _row(step: str, seconds: float | None, per_report: float | None = None, ratio: float | None = None, note: str = "") -> str:
+    def cell(value: float | None, digits: int) -> str:
+        return "" if value is None else f"{value:.{digits}f}"
+
+    return f"{step:<34}{cell(seconds, 2):>9}{cell(per_report, 3):>12}{cell(ratio, 1):>9}  {note}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--incidents", type=int, default=1_000_000, help="incidents in the store, over all NGOs")
+    parser.add_argument("--ngos", type=int, default=50)
+    parser.add_argument("--store", type=Path, help="keep the store here and reuse it when it holds the NGOs (default: a temporary one)")
+    parser.add_argument("--out", type=Path, help="write the reports here (default: a temporary folder)")
+    parser.add_argument("--metrics-only", action="store_true",
+                        help="time collection_profile and ngo_metrics alone, without rendering (no write_report)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of the floor and of the feedback, interleaved; the fastest of each is reported")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    args = parser.parse_args()
+    if args.ngos < 1 or args.incidents < args.ngos:
+        parser.error("need at least one NGO and at least one incident per NGO")
+
+    ngos = ngo_ids(args.ngos)
+    wanted = dict(zip(ngos, split(args.incidents, args.ngos)))
+    with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
+        work = Path(tmp)
+        db = (args.store or work / "feedback.duckdb").resolve()
+        out = (args.out or work / "reports").resolve()
+        out.mkdir(parents=True, exist_ok=True)
+        # anything that reads the settings (in the steps' processes too) uses the benchmark store, never the project's
+        os.environ["WORKBENCH_DB"], os.environ["WORKBENCH_VAULT"] = str(db), str(db.with_suffix(".vault"))
+        start = time.perf_counter()
+        built = _measure("build", db, wanted)
+        build_seconds = time.perf_counter() - start
+        step = "metrics" if args.metrics_only else "feedback"
+        runs: dict[str, list[dict]] = {"floor": [], step: []}
+        for _ in range(max(1, args.repeat)):  # interleaved, so that a busy moment of the machine hits both alike
+            for name, results in runs.items():
+                results.append(_measure(name, db, ngos, out))
+        base, ours = (min(results, key=lambda r: r["seconds"]) for results in runs.values())
+        spread = {name: [round(r["seconds"], 2) for r in results] for name, results in runs.items()}
+
+    n = len(ngos)
+    total, floor_total = ours["seconds"], base["seconds"]
+    per_report, worst = total / n, max(ours["each"])
+    metrics, render, profile = ours["metrics_seconds"], ours["render_seconds"], ours["profile_seconds"]
+    sql, other = profile + metrics, total - profile - metrics - render
+    met = total < TARGET_SECONDS
+    what = "metrics for" if args.metrics_only else "HTML reports of"
+
+    print(f"feedback benchmark: {n} NGOs, {args.incidents:,} incidents ({base['rows']:,} read by the floor); "
+          f"store {db if args.store else '(temporary)'}; fastest of {len(spread['floor'])} runs, all runs: {spread}")
+    if built["built_ngos"]:
+        print(f"store built (untimed): {built['built_ngos']} packages generated in {built['generate_seconds']:.1f} s "
+              f"and ingested in {built['ingest_seconds']:.1f} s ({build_seconds:.1f} s in all)")
+    else:
+        print(f"store reused: it already holds the {n} NGOs (checked in {build_seconds:.1f} s)")
+    print(f"{'step':<34}{'seconds':>9}{'per report':>12}{'x floor':>9}  note")
+    print(_row("floor: SELECT * per NGO, .pl()", floor_total, floor_total / n, 1.0, f"peak {base['peak_bytes'] / 2**20:,.0f} MiB"))
+    print(_row("collection_profile (SQL, once)", profile, None, profile / floor_total, f"{profile / total:.0%} of the total"))
+    print(_row("  metrics (SQL)", metrics, metrics / n, metrics / floor_total, f"{metrics / total:.0%} of the total"))
+    if not args.metrics_only:
+        print(_row("  render", render, render / n, render / floor_total, f"{render / total:.0%} of the total"))
+        print(_row("  other (rules, custody log)", other, other / n, None, f"{other / total:.0%} of the total"))
+    print(_row(f"feedback: {what} {n} NGOs", total, per_report, total / floor_total,
+               f"max {worst:.3f} s per report; SQL {sql / total:.0%}, render {render / total:.0%}; "
+               f"peak {ours['peak_bytes'] / 2**20:,.0f} MiB; {ours['reports_written']} written"))
+    pdf = ours["pdf"]
+    if pdf:
+        print(_row("one Arabic report with PDF", pdf["seconds"], pdf["seconds"], None,
+                   f"informative, not in the target: SQL {pdf['metrics']:.2f} s, HTML {pdf['render']:.2f} s, PDF {pdf['pdf']:.2f} s; "
+                   f"peak {pdf['peak_bytes'] / 2**20:,.0f} MiB"))
+    print(_row("(open store, once per step)", ours["open_seconds"], None, None, "before the clock"))
+    if args.metrics_only:
+        print(f"target ({n} HTML reports under {TARGET_SECONDS:.0f} s): not measured (--metrics-only); "
+              f"the SQL alone takes {total:.1f} s")
+    else:
+        print(f"target ({n} HTML reports under {TARGET_SECONDS:.0f} s): {'met' if met else 'NOT met'} ({total:.1f} s)")
+
+    summary = {
+        "benchmark": "feedback",
+        "incidents": args.incidents,
+        "ngos": n,
+        "metrics_only": args.metrics_only,
+        "store_built_ngos": built["built_ngos"],
+        "build_seconds": round(build_seconds, 3),
+        "open_store_seconds": round(ours["open_seconds"], 3),
+        "floor_seconds": round(floor_total, 3),
+        "reports_seconds": round(total, 3),
+        "per_report_mean_seconds": round(per_report, 4),
+        "per_report_max_seconds": round(worst, 4),
+        "feedback_vs_floor": round(total / floor_total, 2),
+        "profile_seconds": round(profile, 3),
+        "metrics_seconds": round(metrics, 3),
+        "render_seconds": round(render, 3),
+        "sql_share": round(sql / total, 3),
+        "render_share": round(render / total, 3),
+        "runs_seconds": spread,
+        "peak_mib": round(ours["peak_bytes"] / 2**20),
+        "reports_written": ours["reports_written"],
+        "out_dir": str(out) if args.out else None,
+        "pdf_seconds": round(pdf["seconds"], 3) if pdf else None,
+        "pdf_written": pdf["written"] if pdf else None,
+        "target": {"html_reports_seconds_max": TARGET_SECONDS},
+        "target_met": None if args.metrics_only else met,
+    }
+    if args.json:
+        print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
