@@ -234,11 +234,18 @@ def _completeness(store: Store, contracts: ContractSet, config: MetricsConfig, i
         total = values[0]
         if not total:
             continue
+        sent = {r[0] for r in store.con.execute(f"""
+            SELECT DISTINCT field FROM columns_received WHERE submission_id IN ({ids}) AND field IS NOT NULL
+                AND source_file IN (SELECT DISTINCT source_file FROM {table} WHERE submission_id IN ({ids}))""").fetchall()}
+        sent |= {lf["name"] for lf in linked if store.con.execute(
+            f"SELECT count(*) > 0 FROM {quote_ident(lf['table'])} WHERE submission_id IN ({ids})").fetchone()[0]}
         names = [(f.name, f.title, _arabic_alias(f.aliases), f.required) for f in fields]
         names += [(lf["name"], lf.get("title", {}).get("en", lf["name"]), lf.get("title", {}).get("ar"), False) for lf in linked]
+        via = {lf["name"]: lf["table"] for lf in linked}
         for (field_name, title, title_ar, required), count in zip(names, values[1:]):
             rows.append({"record_type": name, "field": field_name, "title": title, "title_ar": title_ar, "required": required,
-                         "linked": field_name in {lf["name"] for lf in linked},
+                         "linked": field_name in via, "via": via.get(field_name),
+                         "sent": field_name in sent,
                          "weight": config.weight(name, field_name), "total": total, "filled": count,
                          "missing": total - count, "filled_share": count / total})
     return rows
