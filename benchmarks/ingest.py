@@ -141,8 +141,15 @@ def pandas_way(csv: Path, _db: Path) -> dict:
     return {"rows": len(frame), "problems": problems}
 
 
+def generate(out: Path, incidents: int) -> dict:
+    from workbench.synth import write_benchmark_package
+
+    return {"package": str(write_benchmark_package(out, incidents=incidents, seed=2011))}
+
+
 #: Each step: the modules it imports before its clock starts, what it prepares untimed, the timed work.
 STEPS = {
+    "generate": (["workbench.synth"], None, generate),
     "floor": (["duckdb"], None, floor),
     "workbench": (["workbench.config", "workbench.ingest", "workbench.store"], prepare_workbench, workbench),
     "pandas_way": (["pandas", "workbench.contracts", "workbench.normalise.pii"], None, pandas_way),
@@ -158,12 +165,12 @@ def main() -> None:
                         help="runs of the floor and of the workbench, interleaved; the fastest of each is reported")
     args = parser.parse_args()
 
-    from workbench.synth import write_benchmark_package
-
     with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
         work = Path(tmp)
         start = time.perf_counter()
-        package = write_benchmark_package(work / "package", incidents=args.incidents, seed=2011)
+        # in its own process too: a child starts with its parent's peak memory as its own (ru_maxrss
+        # survives fork and exec), so a parent that built the package would inflate every step's peak
+        package = Path(_measure("generate", work / "package", args.incidents)["package"])
         generated = time.perf_counter() - start
         csv = next(package.glob("incidents*.csv"))
         runs: dict[str, list[dict]] = {"floor (duckdb read_csv)": [], "workbench ingest": []}
