@@ -44,6 +44,7 @@ class MetricsConfig:
     linked_fields: tuple[dict[str, Any], ...]
     identified: dict[str, list[str]]
     fine_geo_precision: tuple[str, ...]
+    media_source_types: tuple[str, ...]
     min_other_ngos: int
     examples_per_finding: int
 
@@ -55,17 +56,17 @@ def load_metrics_config(path: Path) -> MetricsConfig:
     """Read the metrics configuration, naming the file and key of anything wrong (read again only when it changes)."""
     path = Path(path)
     try:
-        stamp = path.stat().st_mtime_ns
-    except OSError as exc:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ContractError([f"{path}: cannot read the feedback metrics: {exc}"]) from None
-    return _load_metrics_config(path, stamp)
+    return _load_metrics_config(path, text)
 
 
 @lru_cache(maxsize=8)
-def _load_metrics_config(path: Path, stamp: int) -> MetricsConfig:
+def _load_metrics_config(path: Path, text: str) -> MetricsConfig:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
         raise ContractError([f"{path}: cannot read the feedback metrics: {exc}"]) from None
     problems = [f"{path}: missing key {key!r}" for key in ("importance", "identified", "min_other_ngos") if key not in (doc or {})]
     if problems:
@@ -83,6 +84,7 @@ def _load_metrics_config(path: Path, stamp: int) -> MetricsConfig:
         linked_fields=tuple(doc.get("linked_fields", [])),
         identified={k: list(v) for k, v in doc["identified"].items()},
         fine_geo_precision=tuple(doc.get("fine_geo_precision", ["point", "community"])),
+        media_source_types=tuple(doc.get("media_source_types", [])),
         min_other_ngos=doc["min_other_ngos"],
         examples_per_finding=int(doc.get("examples_per_finding", 3)),
     )
@@ -200,12 +202,15 @@ def _quarantine(store: Store, ids: str, examples: int) -> list[Row]:
     return _rows(store, f"""
         WITH reasons AS (
             SELECT source_file, source_row, reason,
-                   trim(regexp_replace(regexp_replace(reason, '"[^"]*"', '…', 'g'), '\\s*\\([^)]*row \\d+\\)|in row \\d+', '', 'g')) AS kind
+                   trim(regexp_replace(regexp_replace(regexp_replace(reason, '"[^"]*"', '…', 'g'),
+                                       '\\s*\\([^)]*row \\d+\\)', '', 'g'), 'row \\d+', 'another row', 'g')) AS kind
             FROM (SELECT source_file, source_row, unnest(reasons) AS reason FROM quarantine WHERE submission_id IN ({ids})))
         SELECT kind AS reason, count(*) AS count,
                list(source_file || CASE WHEN source_row IS NULL THEN '' ELSE ' row ' || source_row END
                     ORDER BY source_file, source_row)[1:{examples}] AS examples,
-               arg_min(reason, (source_file, source_row)) AS example_reason
+               arg_min(reason, (source_file, source_row)) AS example_reason,
+               -- rows set aside only because the record they point to was: they come back with it
+               bool_and(reason LIKE '%refers to a record of % that is quarantined%') AS follows_another
         FROM reasons GROUP BY kind ORDER BY count DESC, kind""")
 
 
@@ -327,7 +332,7 @@ def _pii(store: Store, ids: str) -> list[Row]:
         WHERE submission_id IN ({ids}) AND rule LIKE 'pii.%' GROUP BY rule, field ORDER BY count DESC, rule""")
 
 
-def _sources(store: Store, ids: str) -> tuple[Row, list[Row]]:
+def _sources(store: Store, ids: str, media_types: tuple[str, ...]) -> tuple[Row, list[Row]]:
     figures = _one(store, f"""
         SELECT (SELECT count(*) FROM incidents WHERE submission_id IN ({ids})) AS incidents,
                (SELECT count(*) FROM sources WHERE submission_id IN ({ids})) AS sources,
@@ -336,12 +341,20 @@ def _sources(store: Store, ids: str) -> tuple[Row, list[Row]]:
                     AND s.incident_id = i.incident_id)) AS incidents_with_source,
                (SELECT count(*) FROM sources WHERE submission_id IN ({ids}) AND media_sha256 IS NOT NULL) AS sources_with_media_hash,
                (SELECT count(*) FROM sources WHERE submission_id IN ({ids}) AND media_file IS NOT NULL) AS sources_with_media_file,
+               (SELECT count(*) FROM sources WHERE submission_id IN ({ids}) AND media_file IS NOT NULL AND media_sha256 IS NULL)
+                   AS media_files_without_hash,
+               (SELECT count(*) FROM sources WHERE submission_id IN ({ids}) AND source_type IN ({_in_list(list(media_types))}))
+                   AS media_sources,
+               (SELECT count(*) FROM sources WHERE submission_id IN ({ids}) AND source_type IN ({_in_list(list(media_types))})
+                    AND media_sha256 IS NOT NULL) AS media_sources_hashed,
                (SELECT count(*) FROM findings WHERE submission_id IN ({ids}) AND rule = 'media.hash_mismatch') AS media_hash_mismatches""")
     figures["sources_per_incident"] = _share(figures["sources"], figures["incidents"])
     figures["incidents_with_source_share"] = _share(figures["incidents_with_source"], figures["incidents"])
     figures["incidents_without_source"] = figures["incidents"] - figures["incidents_with_source"]
     figures["media_hash_share"] = _share(figures["sources_with_media_hash"], figures["sources"])
     figures["sources_without_media_hash"] = figures["sources"] - figures["sources_with_media_hash"]
+    figures["media_sources_hashed_share"] = _share(figures["media_sources_hashed"], figures["media_sources"])
+    figures["media_sources_without_hash"] = figures["media_sources"] - figures["media_sources_hashed"]
     types = _rows(store, f"""
         SELECT source_type, count(*) AS count FROM sources WHERE submission_id IN ({ids}) GROUP BY 1 ORDER BY 2 DESC, 1""")
     return figures, types
@@ -434,7 +447,7 @@ def _figures(store: Store, contracts: ContractSet, config: MetricsConfig, ids: l
     tables["completeness"] = _completeness(store, contracts, config, ids_sql)
     tables["date_precision"] = _precision(store, ids_sql, "date_precision", _vocabulary_codes(contracts, "date_precision"))
     tables["geo_precision"] = _precision(store, ids_sql, "geo_precision", _vocabulary_codes(contracts, "geo_precision"))
-    sources, tables["source_types"] = _sources(store, ids_sql)
+    sources, tables["source_types"] = _sources(store, ids_sql, config.media_source_types)
     identified = _identified(store, ids_sql, config.identified)
     date_counts = {r["precision"]: r["count"] for r in tables["date_precision"]}
     geo_counts = {r["precision"]: r["count"] for r in tables["geo_precision"]}

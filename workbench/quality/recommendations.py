@@ -26,6 +26,15 @@ KINDS = ("recommendation", "strength")
 _LATIN = re.compile(r"[A-Za-z]")
 _ARABIC_DIGITS = str.maketrans("0123456789.,", "٠١٢٣٤٥٦٧٨٩٫٬")
 
+_NUMERIC = ("at_least", "at_most", "above", "below")
+_OPERAND_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    **{name: ((int, float), "a number") for name in _NUMERIC},
+    "equals": ((str, int, float, bool, type(None)), "a value"),
+    "in": ((list,), "a list"),
+    "not_in": ((list,), "a list"),
+    "prefix": ((str,), "a text"),
+    "not_prefix": ((str,), "a text"),
+}
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "at_least": lambda v, x: v is not None and v >= x,
     "at_most": lambda v, x: v is not None and v <= x,
@@ -61,6 +70,7 @@ class Rule:
     evidence: dict[str, str]
     expected_gain: dict[str, str]
     limit: int
+    source: str = "rules"  # the file it came from, for error messages
 
 
 @dataclass(frozen=True)
@@ -80,17 +90,18 @@ def load_rules(path: Path) -> tuple[Rule, ...]:
     """Read and check the rules file; every problem names the rule and the key (read again only when it changes)."""
     path = Path(path)
     try:
-        stamp = path.stat().st_mtime_ns
-    except OSError as exc:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ContractError([f"{path}: cannot read the feedback rules: {exc}"]) from None
-    return _load_rules(path, stamp)
+    return _load_rules(path, text)
 
 
 @lru_cache(maxsize=8)
-def _load_rules(path: Path, stamp: int) -> tuple[Rule, ...]:
+def _load_rules(path: Path, text: str) -> tuple[Rule, ...]:
+    """Parsed once per path and content: a file replaced by another is read again, whatever its time stamp."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
         raise ContractError([f"{path}: cannot read the feedback rules: {exc}"]) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
         raise ContractError([f"{path}: expected a mapping with a list under 'rules'"])
@@ -122,6 +133,10 @@ def _load_rules(path: Path, stamp: int) -> tuple[Rule, ...]:
             if operator not in _OPERATORS:
                 problems.append(f"{where}: unknown operator {operator!r}; known: {', '.join(_OPERATORS)}")
                 continue
+            expected = _OPERAND_TYPES[operator]
+            if not isinstance(operand, expected[0]) or isinstance(operand, bool) and operator in _NUMERIC:
+                problems.append(f"{where}: {operator} needs {expected[1]}, got {operand!r}")
+                continue
             conditions.append(Condition(condition["value"], operator, operand))
         texts = {}
         for key in ("message", "evidence", "expected_gain"):
@@ -135,9 +150,19 @@ def _load_rules(path: Path, stamp: int) -> tuple[Rule, ...]:
                 except TemplateError as exc:
                     problems.append(f"{where}: {key} ({language}) is not a valid template: {exc}")
             texts[key] = {k: str(v) for k, v in text.items()}
-        rules.append(Rule(id=raw["id"], kind=kind, over=raw["over"], when=tuple(conditions), weight=float(raw.get("weight", 1)),
+        weight, limit = raw.get("weight", 1), raw.get("limit", 5)
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
+            problems.append(f"{where}: weight must be a number >= 0, got {weight!r}")
+            continue
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            problems.append(f"{where}: limit must be a whole number >= 1, got {limit!r}")
+            continue
+        if raw.get("gain") is not None and not isinstance(raw["gain"], str):
+            problems.append(f"{where}: gain names a column, got {raw['gain']!r}")
+            continue
+        rules.append(Rule(id=raw["id"], kind=kind, over=raw["over"], when=tuple(conditions), weight=float(weight),
                           gain=raw.get("gain"), message=texts["message"], evidence=texts["evidence"],
-                          expected_gain=texts["expected_gain"], limit=int(raw.get("limit", 5))))
+                          expected_gain=texts["expected_gain"], limit=limit, source=str(path)))
     if problems:
         raise ContractError(problems)
     return tuple(rules)
@@ -192,17 +217,27 @@ def recommend(metrics: Metrics, rules: tuple[Rule, ...], language: str = "en") -
     tables = {"summary": [metrics.summary], **metrics.tables}
     found: list[Recommendation] = []
     for rule in rules:
+        where = f"{rule.source}: rule {rule.id}"
         if rule.over not in tables:
-            raise ContractError([f"rule {rule.id}: no metric table {rule.over!r}; known: {', '.join(tables)}"])
-        rows = [row for row in tables[rule.over] if all(c.holds(row) for c in rule.when)]
+            raise ContractError([f"{where}: no metric table {rule.over!r}; known: {', '.join(tables)}"])
+        table = tables[rule.over]
+        # a typo in a column name must not make a rule silently never (or always) fire
+        unknown = sorted(({c.value for c in rule.when} | ({rule.gain} if rule.gain else set())) - set(table[0])) if table else []
+        if unknown:
+            raise ContractError([f"{where}: table {rule.over!r} has no column {', '.join(map(repr, unknown))}; "
+                                 f"its columns: {', '.join(table[0])}"])
+        rows = [row for row in table if all(c.holds(row) for c in rule.when)]
         for row in rows[: rule.limit]:
             context = {**row, "summary": metrics.summary, "ngo": metrics.ngo}
-            records = int(row.get(rule.gain) or 0) if rule.gain else 0
+            gain = row.get(rule.gain) if rule.gain else 0
+            if gain is not None and (not isinstance(gain, (int, float)) or isinstance(gain, bool)):
+                raise ContractError([f"{where}: gain column {rule.gain!r} holds {gain!r}, not a count"])
+            records = int(gain or 0)
             try:
                 texts = {key: environment.from_string(getattr(rule, key).get(language, "")).render(context)
                          for key in ("message", "evidence", "expected_gain")}
             except TemplateError as exc:
-                raise ContractError([f"rule {rule.id}: cannot fill its {language} text: {exc}"]) from None
+                raise ContractError([f"{where}: cannot fill its {language} text: {exc}"]) from None
             found.append(Recommendation(rule=rule.id, kind=rule.kind, score=rule.weight * max(records, 1), records=records,
                                         **{k: re.sub(r"\s+", " ", v).strip() for k, v in texts.items()}))
     return sorted(found, key=lambda r: (r.kind != "recommendation", -r.score, r.rule))
