@@ -176,6 +176,9 @@ def test_cli_writes_every_report_and_refuses_bad_requests(synthetic, tmp_path):
         assert result.exit_code == 2, (arguments, result.output)
         assert message in result.output, (arguments, result.output)
     assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").iterdir())
+    (tmp_path / "a-file").write_text("not a folder")
+    result = runner.invoke(app, ["feedback", "--ngo", "ALPHA", "--no-pdf", "--out", str(tmp_path / "a-file"), "--db", str(copy)])
+    assert result.exit_code == 2 and "cannot write the report to" in result.output and "a-file" in result.output, result.output
 
 
 def test_collection_figures_are_suppressed_below_three_other_ngos(synthetic, tmp_path):

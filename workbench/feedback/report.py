@@ -194,9 +194,12 @@ def write_report(store: Store, ngo_id: str, out_dir: Path, *, language: str = "e
     sql_done = time.perf_counter()
     html = render_html(metrics, recommend(metrics, rules, language), language=language, contracts=contracts,
                        governorates=_governorates(store), min_other=config.min_other_ngos)
-    out_dir.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(html=out_dir / f"{report_name(ngo_id, period, language)}.html")
-    files.html.write_text(html, encoding="utf-8")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files.html.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
     rendered = time.perf_counter()
     files.sha256[files.html.name] = hashlib.sha256(html.encode("utf-8")).hexdigest()
     if pdf:
