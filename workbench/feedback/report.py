@@ -94,8 +94,8 @@ class _Words:
         names = self.governorates.get(pcode)
         return names[self.language] if names else pcode
 
-    def n(self, value: Any, digits: int = 0) -> str:
-        return number(value, self.language, digits)
+    def n(self, value: Any, digits: int = 0, *, grouped: bool = True) -> str:
+        return number(value, self.language, digits, grouped=grouped)
 
     def pct(self, value: Any) -> str:
         return percent(value, self.language)
@@ -130,7 +130,7 @@ def _charts(metrics: Metrics, words: _Words) -> dict[str, Any]:
             title=words("completeness"), scale=1.0),
         "violations": coverage("coverage_violation_type", lambda r: words.term("violation_types", r["violation_type"])),
         "governorates": coverage("coverage_governorate", lambda r: words.governorate(r["governorate"])),
-        "years": coverage("coverage_year", lambda r: words.n(r["year"]).replace(",", "").replace("٬", "")),
+        "years": coverage("coverage_year", lambda r: words.n(r["year"], grouped=False)),
     }
 
 

@@ -168,15 +168,15 @@ def _load_rules(path: Path, text: str) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def number(value: Any, language: str = "en", digits: int = 0) -> str:
-    """A count or figure as a reader of ``language`` writes it (thousands grouped).
+def number(value: Any, language: str = "en", digits: int = 0, *, grouped: bool = True) -> str:
+    """A count or figure as a reader of ``language`` writes it (thousands grouped unless ``grouped`` is False, as for years).
 
-    >>> number(12345), number(12345, "ar"), number(2.5, digits=1)
-    ('12,345', '١٢٬٣٤٥', '2.5')
+    >>> number(12345), number(12345, "ar"), number(2.5, digits=1), number(2013, "ar", grouped=False)
+    ('12,345', '١٢٬٣٤٥', '2.5', '٢٠١٣')
     """
     if value is None:
         return "–"
-    text = f"{value:,.{digits}f}" if isinstance(value, (int, float)) else str(value)
+    text = f"{value:{',' if grouped else ''}.{digits}f}" if isinstance(value, (int, float)) else str(value)
     return text.translate(_ARABIC_DIGITS) if language == "ar" else text
 
 
