@@ -199,3 +199,13 @@ def test_collection_figures_are_suppressed_below_three_other_ngos(synthetic, tmp
     assert 'class="bar other"' not in page
     assert metrics.tables["unique_cells"] == [] and metrics.summary["unique_incidents"] is None
     assert "no other NGO" not in page and "Where only your documentation speaks" not in page
+
+
+@pytest.mark.parametrize("module", ["workbench.quality.periods", "workbench.quality.recommendations",
+                                    "workbench.quality.metrics", "workbench.feedback.charts"])
+def test_docstring_examples_hold(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
