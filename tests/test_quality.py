@@ -519,7 +519,7 @@ def phone_in_a_narrative(tables: dict) -> None:
      ["Give the day for the 3 incidents dated only to the month or year",
       "75% of the incidents are dated to the day (3 to the month, 0 to the year)"]),
     (governorate_only, {"place_governorate_only"}, "place_governorate_only", 5,
-     ["for the 5 incidents in incidents.csv that give only a governorate",
+     ["for the 5 incidents in incidents.csv that could be placed only at governorate level",
       "7 of 12 places were found at community level or finer and 5 only at governorate level", "rise from 58% towards 100%"]),
     (phone_in_a_narrative, {"personal_data"}, "personal_data", 1, ["1 value(s) in `narrative` looked like phone numbers"]),
 ], ids=["weapons", "month", "governorate", "phone"])

@@ -105,7 +105,8 @@ def header_matches(layout: Layout) -> list[tuple[str, str | None, str]]:
     """How each header of a file was matched: (header, field or None, how).
 
     ``how`` is ``name`` (the contract's field name), ``title``, ``alias``, ``duplicate`` (a second
-    column for a field already matched) or ``unknown``. Feedback to the NGO builds on it.
+    column for a field already matched) or ``unknown``; a file read through a mapping has
+    ``mapping`` or ``unused`` instead. Feedback to the NGO builds on it.
     """
     duplicates = set(layout.duplicates)
     matches: list[tuple[str, str | None, str]] = []

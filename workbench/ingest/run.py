@@ -142,7 +142,7 @@ class Run:
             origin, label = tables[0].origin, tables[0].label
             used = {column: name for record in self.mapping.records if record.type in {t.record_type for t in tables}
                     for name, spec in record.fields.items() for column in spec.sources}
-            self._record_columns(label, [(h, used.get(h.strip()), "mapping" if h.strip() in used else "unknown")
+            self._record_columns(label, [(h, used.get(h.strip()), "mapping" if h.strip() in used else "unused")
                                          for h in origin.headers])
             for header in origin.headers:
                 if header.strip() not in self.mapping.columns:

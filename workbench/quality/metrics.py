@@ -286,7 +286,10 @@ def _place_columns(store: Store, ids: str, examples: int) -> list[Row]:
                list_sort(list(DISTINCT i.place) FILTER (i.geo_precision = 'governorate' AND i.place IS NOT NULL))[1:{examples}] AS governorate_examples,
                list_sort(list(DISTINCT i.place) FILTER ((i.geo_precision IS NULL OR i.geo_precision = 'unknown') AND i.place IS NOT NULL))[1:{examples}] AS unknown_examples
         FROM incidents i
-        LEFT JOIN columns_received c ON c.submission_id = i.submission_id AND c.source_file = i.source_file AND c.field = 'place'
+        LEFT JOIN (  -- a mapping may make the place from several columns: name them all, count each incident once
+            SELECT submission_id, source_file, string_agg(header, ' + ' ORDER BY position) AS header
+            FROM columns_received WHERE field = 'place' GROUP BY ALL) c
+            ON c.submission_id = i.submission_id AND c.source_file = i.source_file
         WHERE i.submission_id IN ({ids})
         GROUP BY i.source_file ORDER BY governorate_only DESC, i.source_file""")
 
@@ -521,6 +524,7 @@ def ngo_metrics(store: Store, ngo_id: str, *, period: Period | None = None, cont
         "headers_by_name": matched.count("name"),
         "headers_renamed": sum(matched.count(m) for m in ("title", "alias", "mapping")),
         "headers_unknown": matched.count("unknown") + matched.count("duplicate"),
+        "headers_unused": matched.count("unused"),
         "pii_findings": sum(r["count"] for r in tables["pii"]),
         "pii_fields": sorted({r["field"] for r in tables["pii"] if r["field"]}),
         "unique_incidents": collection.unique.get(ngo_id, 0) if comparable else None,
