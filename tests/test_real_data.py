@@ -76,3 +76,25 @@ def test_places_are_geocoded_and_missing_violation_types_quarantined(archive_sto
     assert reasons.get("required", 0) >= 9
     unused = store.frame("SELECT message FROM findings WHERE rule = 'mapping.unused_column'")["message"].to_list()
     assert any("Recording_Hour" in m for m in unused)
+
+
+@pytest.mark.shared_data
+@requires_shared_data()
+def test_feedback_on_a_mapped_export(archive_store, tmp_path):
+    """The place is made from three columns: each incident counts once, and all three are named."""
+    from workbench.feedback import write_report
+    from workbench.quality import ngo_metrics
+    from workbench.quality.recommendations import load_rules, recommend
+
+    store, report = archive_store
+    metrics = ngo_metrics(store, "SYRIAN-ARCHIVE")
+    (places,) = metrics.tables["place_columns"]
+    assert places["total"] == metrics.summary["incidents"] == report.rows_accepted
+    assert places["governorate_only"] + places["finer"] + places["unknown"] == places["total"]
+    assert set(places["header"].split(" + ")) == {"City", "place", "Neighborhood"}
+    assert metrics.summary["headers_unused"] >= 5 and metrics.summary["headers_unknown"] == 0
+    fired = {r.rule for r in recommend(metrics, load_rules(store.contracts.path / "feedback" / "rules.yaml"))}
+    assert "unknown_columns" not in fired  # the mapping chose not to read them: nothing for the NGO to rename
+    assert {"place_governorate_only", "suspected_duplicates", "media_hashes"} <= fired
+    files = write_report(store, "SYRIAN-ARCHIVE", tmp_path, language="ar", log=False)
+    assert "Syrian Archive" in files.html.read_text(encoding="utf-8")
