@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEMO   := build/demo
 DB     ?= workbench.duckdb
 
-.PHONY: setup demo test lab lock clean benchmarks
+.PHONY: setup demo test lab lock clean benchmarks browser
 
 setup: $(STAMP)
 
@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml requirements.lock workbench/web_assets.yaml
 	$(BIN)/python -m workbench.assets fetch
 	$(BIN)/python -m pip check
 	$(BIN)/jupyter labextension disable "@jupyterlab/apputils-extension:announcements" >/dev/null 2>&1 || true
+	$(BIN)/jupyter labextension disable "@jupyterlab/extensionmanager-extension" >/dev/null 2>&1 || true
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -31,8 +32,19 @@ demo: $(STAMP)
 	@echo
 	@echo "The store is $(DB); feedback reports are in build/feedback/. Open the notebooks with: make lab"
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# Headless Chromium draws maps, graphs and timelines in the rendering tests. It is a system package:
+# installed here when it is missing and this is a Debian machine run as root (as CI is); otherwise
+# install it yourself (Debian: apt install chromium) or point WORKBENCH_CHROMIUM at a Chromium.
+browser:
+	@command -v $${WORKBENCH_CHROMIUM:-chromium} >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the rendering tests"; \
+		apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+		{ apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null; }; \
+	else echo "The rendering tests need Chromium: apt install chromium, or set WORKBENCH_CHROMIUM"; exit 1; fi
 
 lab: $(STAMP)
 	WORKBENCH_DB=$(abspath $(DB)) $(BIN)/jupyter lab --no-browser notebooks/

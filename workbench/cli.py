@@ -302,6 +302,88 @@ def feedback(
                     progress.advance(task)
 
 
+NgoFilter = typer.Option(None, "--ngo", help="Only this NGO's incidents (repeat for several).")
+PeriodFilter = typer.Option(None, "--period", help="Incidents overlapping 2014, 2014-Q2, 2014-03 or 2014-01-01..2014-06-30.")
+ViolationFilter = typer.Option(None, "--violation", help="Violation type code (repeat for several).")
+GovernorateFilter = typer.Option(None, "--governorate", help="Governorate P-code such as SY02 (repeat for several).")
+ActorFilter = typer.Option(None, "--actor", help="Actor id (repeat for several).")
+TextFilter = typer.Option("", "--text", help="Words that must all occur in the title or narrative (full-text search).")
+
+
+def _selection(store, ngo, period, violation, governorate, actor, text):
+    from workbench.views import Selection, ensure_text_index
+
+    selection = Selection.parse(ngos=ngo or (), period=period, violation_types=violation or (), governorates=governorate or (),
+                                actors=actor or (), text=text or "")
+    if selection.text:
+        ensure_text_index(store)
+    return selection
+
+
+@app.command("map")
+def map_command(
+    out: Path = typer.Option(..., "--out", help="HTML file to write."),
+    boundaries: Optional[Path] = typer.Option(None, "--boundaries", help="GeoJSON of admin boundaries to draw (simplified on load)."),
+    tiles: Optional[str] = typer.Option(None, "--tiles", help="Online base map (e.g. OpenStreetMap). Default: none, nothing is fetched."),
+    ngo: Optional[list[str]] = NgoFilter, period: Optional[str] = PeriodFilter, violation: Optional[list[str]] = ViolationFilter,
+    governorate: Optional[list[str]] = GovernorateFilter, actor: Optional[list[str]] = ActorFilter, text: str = TextFilter,
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Write a map of the selected incidents as one HTML file that opens with no network."""
+    from workbench.store import open_store
+    from workbench.views.maps import incident_map, save_map
+
+    config = _settings(db)
+    with _friendly_errors(), open_store(config.db_path, read_only=not text) as store:
+        selection = _selection(store, ngo, period, violation, governorate, actor, text)
+        path = save_map(incident_map(store, selection, boundaries=boundaries, tiles=tiles), out)
+    console.print(f"wrote {path} ({selection.describe()})")
+
+
+@app.command("graph")
+def graph_command(
+    out: Path = typer.Option(..., "--out", help="File to write: .gexf, .graphml (Gephi, link-analysis tools) or .html (offline view)."),
+    kind: str = typer.Option("cooccurrence", "--kind", help="cooccurrence (actors in the same incidents) or actor_incident_place."),
+    min_weight: int = typer.Option(1, "--min-weight", help="Leave out actor pairs seen together in fewer incidents."),
+    ngo: Optional[list[str]] = NgoFilter, period: Optional[str] = PeriodFilter, violation: Optional[list[str]] = ViolationFilter,
+    governorate: Optional[list[str]] = GovernorateFilter, actor: Optional[list[str]] = ActorFilter, text: str = TextFilter,
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Write the actor network of the selected incidents, with its metrics as node attributes."""
+    from workbench.store import open_store
+    from workbench.views.graphs import actor_graph, export_graph, graph_metrics
+
+    config = _settings(db)
+    with _friendly_errors(), open_store(config.db_path, read_only=not text) as store:
+        selection = _selection(store, ngo, period, violation, governorate, actor, text)
+        graph = actor_graph(store, selection, kind=kind, min_weight=min_weight)
+        for row in graph_metrics(graph).iter_rows(named=True):
+            node = row.pop("node")
+            graph.nodes[node].update({k: v for k, v in row.items() if v is not None})
+        path = export_graph(graph, out)
+    console.print(f"wrote {path}: {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges ({selection.describe()})")
+
+
+@app.command("timeline")
+def timeline_command(
+    out: Path = typer.Option(..., "--out", help="HTML file to write."),
+    by: str = typer.Option("violation_type", "--by", help="violation_type, governorate or ngo."),
+    lang: str = typer.Option("en", "--lang", help="en or ar."),
+    ngo: Optional[list[str]] = NgoFilter, period: Optional[str] = PeriodFilter, violation: Optional[list[str]] = ViolationFilter,
+    governorate: Optional[list[str]] = GovernorateFilter, actor: Optional[list[str]] = ActorFilter, text: str = TextFilter,
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Write a timeline of the selected incidents (a month-long bar for an incident known to the month)."""
+    from workbench.store import open_store
+    from workbench.views.timeline import save_timeline, timeline_figure, timeline_frame
+
+    config = _settings(db)
+    with _friendly_errors(), open_store(config.db_path, read_only=not text) as store:
+        selection = _selection(store, ngo, period, violation, governorate, actor, text)
+        path = save_timeline(timeline_figure(timeline_frame(store, selection, by=by), language=lang), out)
+    console.print(f"wrote {path} ({selection.describe()})")
+
+
 @app.command()
 def synth(
     out: Path = typer.Option(Path("build/demo"), "--out", help="Folder to write the packages to."),
