@@ -49,9 +49,10 @@ browser:
 lab: $(STAMP)
 	WORKBENCH_DB=$(abspath $(DB)) $(BIN)/jupyter lab --no-browser notebooks/
 
-benchmarks: $(STAMP)
+benchmarks: $(STAMP) browser
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/feedback.py
+	$(BIN)/python benchmarks/views.py
 
 # Re-pin every transitive dependency after changing a pin in pyproject.toml.
 lock:

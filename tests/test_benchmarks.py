@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 import yaml
 
+from workbench.ingest import ingest_package
 from workbench.synth import write_benchmark_package
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +21,10 @@ FEEDBACK_KEYS = {
     "per_report_mean_seconds", "per_report_max_seconds", "feedback_vs_floor", "profile_seconds", "metrics_seconds",
     "render_seconds", "sql_share", "render_share", "peak_mib", "reports_written", "pdf_seconds", "pdf_written",
     "target", "target_met",
+}
+VIEWS_KEYS = {
+    "benchmark", "incidents", "ngos", "actors_per_ngo", "incident_actor_links", "store_built_ngos", "build_seconds", "map", "empty_map",
+    "render", "empty_render", "graph", "empty_graph", "timeline", "empty_timeline", "ratios", "targets", "target_met",
 }
 
 
@@ -56,3 +61,59 @@ def test_feedback_benchmark_writes_every_report(tmp_path):
     assert summary["sql_share"] + summary["render_share"] <= 1.001
     assert summary["floor_seconds"] > 0 and summary["reports_seconds"] > summary["metrics_seconds"]
     assert any(line.startswith("target (3 HTML reports under 60 s): ") for line in lines)
+
+
+def test_benchmark_package_with_actors_links_known_records_and_ingests_whole(tmp_path, store, contracts):
+    folder = write_benchmark_package(tmp_path, incidents=600, seed=5, ngo_id="BENCH01", actors=40)
+    manifest = yaml.safe_load((folder / "manifest.yaml").read_text(encoding="utf-8"))
+    assert [f["path"] for f in manifest["files"]] == ["incidents.csv", "actors.csv", "incident_actors.csv"]
+    incidents, actors, links = (pl.read_csv(folder / f"{name}.csv", infer_schema_length=0) for name in ("incidents", "actors", "incident_actors"))
+    assert actors.height == 40 and actors["actor_id"].n_unique() == 40 and actors["name"].n_unique() == 40
+    assert set(actors["actor_type"]) <= set(contracts.vocabulary("actor_types").codes)
+    assert set(links["incident_id"]) <= set(incidents["incident_id"]) and set(links["actor_id"]) <= set(actors["actor_id"])
+    assert set(links["role"]) <= set(contracts.vocabulary("actor_roles").codes) and "alleged_perpetrator" in set(links["role"])
+    assert links.select("incident_id", "actor_id").is_unique().all()  # an actor is named once per incident
+    per_incident = links.group_by("incident_id").len()["len"]
+    assert per_incident.len() == incidents.height and set(per_incident) == {1, 2, 3}
+    per_actor = links.group_by("actor_id").len()["len"].sort(descending=True)
+    assert per_actor[0] > 0.15 * incidents.height > per_actor.median()  # a few units in many incidents, most in few
+
+    report = ingest_package(store, folder, keep_in_vault=False)
+    assert report.rows_quarantined == 0 and report.rows_accepted == 600 + 40 + links.height
+    stored = store.con.execute("SELECT (SELECT count(*) FROM active.actors), (SELECT count(*) FROM active.incident_actors)").fetchone()
+    assert stored == (40, links.height)
+
+
+def test_benchmark_package_without_actors_has_incidents_only(tmp_path):
+    folder = write_benchmark_package(tmp_path, incidents=50, seed=5, ngo_id="BENCH01")
+    manifest = yaml.safe_load((folder / "manifest.yaml").read_text(encoding="utf-8"))
+    assert manifest["files"] == [{"path": "incidents.csv", "record_type": "incidents"}]
+    assert sorted(p.name for p in folder.iterdir()) == ["incidents.csv", "manifest.yaml"]
+    with_actors = write_benchmark_package(tmp_path / "with", incidents=50, seed=5, ngo_id="BENCH01", actors=10)
+    assert (with_actors / "incidents.csv").read_bytes() == (folder / "incidents.csv").read_bytes()  # actors change no incident
+
+
+@pytest.mark.slow
+def test_views_benchmark_measures_every_view_beside_an_empty_one(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "views.py"), "--incidents", "3000", "--ngos", "2", "--actors", "30", "--repeat", "1",
+         "--json", "--store", str(tmp_path / "store.duckdb"), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert VIEWS_KEYS <= set(summary)
+    assert (summary["benchmark"], summary["incidents"], summary["ngos"], summary["store_built_ngos"]) == ("views", 3000, 2, 2)
+    assert summary["incident_actor_links"] >= 3000
+    for view in ("map", "empty_map", "timeline", "empty_timeline"):
+        assert summary[view]["html_bytes"] > 0 and summary[view]["seconds"] > 0
+    assert summary["map"]["html_bytes"] > summary["empty_map"]["html_bytes"]
+    assert summary["render"]["rendered"] is True and summary["render"]["failed_requests"] == 0
+    assert summary["render"]["ink"] > summary["empty_render"]["ink"] > 0  # the markers are drawn
+    assert summary["graph"]["nodes"] == 60 and summary["graph"]["edges"] > 0 and summary["empty_graph"]["nodes"] == 0
+    assert set(summary["target_met"]) == {"map_html", "render", "graph"}
+    assert all(isinstance(flag, bool) for flag in summary["target_met"].values())
+    assert all(ratio > 0 for ratio in summary["ratios"].values())
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.html")) == ["map-empty.html", "map.html", "timeline-empty.html", "timeline.html"]
+    assert any(line.startswith("targets: map HTML under 20 MB ") for line in lines)
