@@ -25,6 +25,8 @@ def test_filters_drive_every_view(store):
     explorer = Explorer(store)
     explorer.apply(Selection())
     everything = dict(explorer.counts)
+    pages = (explorer.map_view.value, explorer.graph_view.value, explorer.timeline_view.value)
+    assert all(page for page in pages) and "<iframe srcdoc=" in pages[0]
     assert everything["incidents"] == _count(store, Selection()) > 0
     assert everything["graph_nodes"] > 0 and everything["timeline_rows"] > 0
 
@@ -35,6 +37,8 @@ def test_filters_drive_every_view(store):
     assert alpha["graph_nodes"] < everything["graph_nodes"]
     assert all(key[0] == "ALPHA" for _, key in explorer.table.options)
     assert "ALPHA" in explorer.status.value
+    assert (explorer.map_view.value, explorer.graph_view.value, explorer.timeline_view.value) != pages
+    assert all("BAYAN" not in page for page in (explorer.map_view.value, explorer.graph_view.value))
 
     explorer.period.value = "2013"
     explorer.apply_button.click()

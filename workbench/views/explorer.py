@@ -16,7 +16,6 @@ from typing import Any
 
 import ipywidgets as widgets
 import polars as pl
-from IPython.display import display
 
 from workbench.errors import WorkbenchError
 from workbench.store import Store
@@ -55,6 +54,12 @@ def incident_record(store: Store, ngo_id: str, incident_id: str) -> dict[str, An
     return {"incident": row, "sources": sources, "actors": actors, "persons_linked": persons, "provenance": provenance}
 
 
+def _framed(page: str, height: int) -> str:
+    """A whole HTML page in a frame of its own, so its scripts and styles stay inside it."""
+    return (f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:{height}px;border:none" '
+            'sandbox="allow-scripts"></iframe>')
+
+
 class Explorer:
     """Filters (NGO, period, violation, governorate, actor, text) that drive every view together."""
 
@@ -80,10 +85,12 @@ class Explorer:
         self.status = widgets.HTML()
         self.table = widgets.Select(options=[], rows=12, layout=widgets.Layout(width="100%"))
         self.record = widgets.HTML()
-        self.map_out, self.graph_out, self.timeline_out = widgets.Output(), widgets.Output(), widgets.Output()
+        # HTML widgets, not Output captures: the views are whole pages in frames, which a notebook run
+        # headless (nbclient, the tests) handles like any other value, and which the tests can read
+        self.map_view, self.graph_view, self.timeline_view = widgets.HTML(), widgets.HTML(), widgets.HTML()
         self.apply_button.on_click(lambda _: self.apply(self.selection_from_filters()))
         self.table.observe(self._on_pick, names="value")
-        tabs = widgets.Tab(children=[self.map_out, self.graph_out, self.timeline_out,
+        tabs = widgets.Tab(children=[self.map_view, self.graph_view, self.timeline_view,
                                      widgets.VBox([self.table, self.record])])
         for i, title in enumerate(("Map", "Actor network", "Timeline", "Incidents")):
             tabs.set_title(i, title)
@@ -110,15 +117,11 @@ class Explorer:
                        "graph_edges": graph.number_of_edges(), "timeline_rows": frame.height}
         self.status.value = (f"<b>{total:,}</b> incidents ({html.escape(selection.describe())}); "
                              f"table shows {table.height:,}; network {graph.number_of_nodes():,} actors, {graph.number_of_edges():,} links")
-        for out in (self.map_out, self.graph_out, self.timeline_out):
-            out.clear_output()
-        with self.map_out:
-            display(incident_map(store, selection))
-        with self.graph_out:
-            metrics = graph_metrics(graph)
-            display(metrics.sort("degree", descending=True).head(20) if metrics.height else "no actor in the selected incidents")
-        with self.timeline_out:
-            display(timeline_figure(frame))
+        self.map_view.value = _framed(incident_map(store, selection).get_root().render(), height=560)
+        metrics = graph_metrics(graph)
+        self.graph_view.value = (metrics.sort("weighted_degree", descending=True).head(25).drop("node").to_pandas().to_html(index=False)
+                                 if metrics.height else "<p>No actor is linked to the selected incidents.</p>")
+        self.timeline_view.value = _framed(timeline_figure(frame).to_html(include_plotlyjs=True, full_html=True), height=520)
 
     def _on_pick(self, change) -> None:
         if change["new"]:
