@@ -29,8 +29,12 @@ demo: $(STAMP)
 	$(BIN)/workbench ingest --db $(DB) $$(find $(DEMO) -mindepth 1 -maxdepth 1 -type d ! -name ground_truth | sort)
 	$(BIN)/workbench status --db $(DB)
 	$(BIN)/workbench feedback --db $(DB) --all --lang en --lang ar --out build/feedback
+	$(BIN)/workbench map --db $(DB) --out build/views/map.html
+	$(BIN)/workbench graph --db $(DB) --out build/views/actors.html
+	$(BIN)/workbench timeline --db $(DB) --out build/views/timeline.html
 	@echo
-	@echo "The store is $(DB); feedback reports are in build/feedback/. Open the notebooks with: make lab"
+	@echo "The store is $(DB); feedback reports are in build/feedback/, a map, the actor network and a timeline in build/views/."
+	@echo "Open the notebooks with: make lab"
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
