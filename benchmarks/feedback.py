@@ -24,9 +24,7 @@ and with ``--json`` one JSON object as the last line.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import multiprocessing as mp
 import os
 import resource
 import shutil
@@ -34,6 +32,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from harness import measure  # benchmarks/harness.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -186,29 +186,10 @@ STEPS = {
 }
 
 
-def _child(name: str, args: tuple, queue) -> None:
+def run(name: str, *args) -> dict:
+    """Step ``name`` in a fresh interpreter (see benchmarks/harness.py)."""
     modules, step = STEPS[name]
-    for module in modules:
-        importlib.import_module(module)
-    try:
-        queue.put(step(*args))
-    except BaseException as exc:  # the parent waits on the queue: tell it, rather than leave it hanging
-        queue.put({"error": f"{type(exc).__name__}: {exc}"})
-        raise
-
-
-def _measure(name: str, *args) -> dict:
-    """Run step ``name`` in a fresh interpreter (spawned, not forked: DuckDB and polars hold
-    threads a fork would copy in a locked state)."""
-    context = mp.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_child, args=(name, args, queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    if "error" in result:
-        sys.exit(f"the {name} step failed: {result['error']}")
-    return result
+    return measure(modules, step, *args)
 
 
 # --- the table ------------------------------------------------------------------------------------
@@ -246,13 +227,13 @@ def main() -> None:
         # anything that reads the settings (in the steps' processes too) uses the benchmark store, never the project's
         os.environ["WORKBENCH_DB"], os.environ["WORKBENCH_VAULT"] = str(db), str(db.with_suffix(".vault"))
         start = time.perf_counter()
-        built = _measure("build", db, wanted)
+        built = run("build", db, wanted)
         build_seconds = time.perf_counter() - start
         step = "metrics" if args.metrics_only else "feedback"
         runs: dict[str, list[dict]] = {"floor": [], step: []}
         for _ in range(max(1, args.repeat)):  # interleaved, so that a busy moment of the machine hits both alike
             for name, results in runs.items():
-                results.append(_measure(name, db, ngos, out))
+                results.append(run(name, db, ngos, out))
         base, ours = (min(results, key=lambda r: r["seconds"]) for results in runs.values())
         spread = {name: [round(r["seconds"], 2) for r in results] for name, results in runs.items()}
 

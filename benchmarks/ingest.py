@@ -20,41 +20,22 @@ object as the last line.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import multiprocessing as mp
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from harness import measure, timed  # benchmarks/harness.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _child(name: str, args: tuple, queue) -> None:
-    imports, prepare, step = STEPS[name]
-    for module in imports:
-        importlib.import_module(module)
-    before = prepare(*args) if prepare else {}
-    start = time.perf_counter()
-    extra = step(*args)
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    queue.put({"seconds": seconds, "peak_bytes": peak, **before, **(extra or {})})
-
-
 def _measure(name: str, *args) -> dict:
-    """Run step ``name`` in a fresh interpreter (spawned, not forked: DuckDB and polars hold
-    threads a fork would copy in a locked state); its wall time and peak memory."""
-    context = mp.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_child, args=(name, args, queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    return result
+    """Step ``name`` in a fresh interpreter: its wall time and peak memory (see benchmarks/harness.py)."""
+    imports, prepare, step = STEPS[name]
+    return measure(imports, timed, prepare, step, *args)
 
 
 def floor(csv: Path, db: Path) -> dict:

@@ -26,11 +26,8 @@ one JSON object as the last line.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import multiprocessing as mp
 import os
-import queue as queue_module
 import resource
 import shutil
 import subprocess
@@ -38,6 +35,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from harness import measure  # benchmarks/harness.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -227,36 +226,10 @@ STEPS = {
 }
 
 
-def _child(name: str, args: tuple, queue) -> None:
+def run(name: str, *args) -> dict:
+    """Step ``name`` in a fresh interpreter (see benchmarks/harness.py)."""
     modules, step = STEPS[name]
-    try:
-        for module in modules:
-            importlib.import_module(module)
-        queue.put(step(*args))
-    except BaseException as exc:  # the parent waits on the queue: tell it, rather than leave it hanging
-        queue.put({"error": f"{type(exc).__name__}: {exc}"})
-        raise
-
-
-def _measure(name: str, *args) -> dict:
-    """Run step ``name`` in a fresh interpreter (spawned, not forked: DuckDB and polars hold
-    threads a fork would copy in a locked state)."""
-    context = mp.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_child, args=(name, args, queue))
-    process.start()
-    while True:  # a child killed outright (out of memory, a signal) puts nothing: stop waiting when it is gone
-        alive = process.is_alive()
-        try:
-            result = queue.get(timeout=1 if alive else 5)
-            break
-        except queue_module.Empty:
-            if not alive:
-                sys.exit(f"the {name} step died (exit code {process.exitcode}) without a result")
-    process.join()
-    if "error" in result:
-        sys.exit(f"the {name} step failed: {result['error']}")
-    return result
+    return measure(modules, step, *args)
 
 
 # --- the table ------------------------------------------------------------------------------------
@@ -309,18 +282,18 @@ def main() -> None:
         # anything that reads the settings (in the steps' processes too) uses the benchmark store, never the project's
         os.environ["WORKBENCH_DB"], os.environ["WORKBENCH_VAULT"] = str(db), str(db.with_suffix(".vault"))
         start = time.perf_counter()
-        built = _measure("build", db, wanted, args.actors)
+        built = run("build", db, wanted, args.actors)
         build_seconds = time.perf_counter() - start
 
         runs: dict[str, list[dict]] = {}
         for _ in range(repeat):  # interleaved, so that a busy moment of the machine hits all alike
             for empty in (False, True):
                 tag = "empty " if empty else ""
-                drawn = _measure("map", db, empty, out)
+                drawn = run("map", db, empty, out)
                 runs.setdefault(f"{tag}map", []).append(drawn)
-                runs.setdefault(f"{tag}render", []).append(_measure("render", Path(drawn["page"]), empty, out))
-                runs.setdefault(f"{tag}graph", []).append(_measure("graph", db, empty, out))
-                runs.setdefault(f"{tag}timeline", []).append(_measure("timeline", db, empty, out))
+                runs.setdefault(f"{tag}render", []).append(run("render", Path(drawn["page"]), empty, out))
+                runs.setdefault(f"{tag}graph", []).append(run("graph", db, empty, out))
+                runs.setdefault(f"{tag}timeline", []).append(run("timeline", db, empty, out))
         best = {name: min(results, key=lambda r: r["seconds"]) for name, results in runs.items()}
         spread = {name: [round(r["seconds"], 2) for r in results] for name, results in runs.items()}
 
