@@ -209,3 +209,23 @@ def test_docstring_examples_hold(module):
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_notebook_widget_shows_figures_and_writes_a_logged_report(synthetic, tmp_path):
+    from workbench.feedback import feedback_widget
+
+    db, _ = synthetic
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(db, copy)
+    widget = feedback_widget(copy, tmp_path / "out")
+    (picker, language), (period, pdf, write), status, summary = widget.children[0].children, widget.children[1].children, *widget.children[2:]
+    assert "<ol>" in summary.value and picker.value in summary.value
+    picker.value, pdf.value = "ZETA", False
+    assert "Zeta" in summary.value
+    period.value = "1999"
+    assert "sent nothing in 1999" in summary.value
+    period.value = ""
+    write.click()
+    assert "feedback_ZETA_all_en.html" in status.value
+    with open_store(copy, read_only=True) as store:
+        assert store.con.execute("SELECT count(*) FROM custody_log WHERE action = 'feedback' AND subject = 'ZETA'").fetchone()[0] == 1

@@ -11,7 +11,6 @@ import html
 from pathlib import Path
 
 import ipywidgets as widgets
-from IPython.display import HTML, display
 
 from workbench.errors import WorkbenchError
 from workbench.feedback.report import write_report
@@ -33,7 +32,7 @@ def summary_html(metrics: Metrics, rules: tuple[Rule, ...], language: str = "en"
         f"<li>{html.escape(r.message)}<br><small>{html.escape(r.evidence)}</small></li>"
         for r in recommend(metrics, rules, language) if r.kind == "recommendation")
     direction = "rtl" if language == "ar" else "ltr"
-    return (f"<div dir='{direction}'><h4>{html.escape(metrics.ngo['name'] or metrics.ngo['ngo_id'])}</h4>"
+    return (f"<div dir='{direction}'><h4>{html.escape(metrics.ngo['name'] or '')} · {html.escape(metrics.ngo['ngo_id'])}</h4>"
             f"<table>{rows}</table><ol>{suggestions or '<li>—</li>'}</ol></div>")
 
 
@@ -48,33 +47,32 @@ def feedback_widget(db: Path, out_dir: Path) -> widgets.VBox:
     period = widgets.Text(placeholder="all, or 2025 / 2025-Q1 / 2025-03", description="Period")
     pdf = widgets.Checkbox(value=True, description="PDF too")
     write = widgets.Button(description="Write the report", icon="file")
-    output = widgets.Output()
+    # HTML widgets rather than Output captures: a notebook run headless (the tests) handles them
+    # like any value, and the tests can read them
+    summary, status = widgets.HTML(), widgets.HTML()
 
     def chosen_period():
         return parse_period(period.value) if period.value.strip() else None
 
     def show(*_):
-        output.clear_output()
-        with output:
-            try:
-                with open_store(db, read_only=True) as store:
-                    metrics = ngo_metrics(store, picker.value, period=chosen_period(), collection=collection_profile(store))
-                    rules = load_rules(store.contracts.path / "feedback" / "rules.yaml")
-                display(HTML(summary_html(metrics, rules, language.value)))
-            except WorkbenchError as exc:
-                print(exc)
+        try:
+            with open_store(db, read_only=True) as store:
+                metrics = ngo_metrics(store, picker.value, period=chosen_period(), collection=collection_profile(store))
+                rules = load_rules(store.contracts.path / "feedback" / "rules.yaml")
+            summary.value = summary_html(metrics, rules, language.value)
+        except WorkbenchError as exc:
+            summary.value = f"<p style='color:#a12a2a'>{html.escape(str(exc))}</p>"
 
     def on_write(_):
-        with output:
-            try:
-                with open_store(db) as store:
-                    files = write_report(store, picker.value, out_dir, language=language.value, period=chosen_period(), pdf=pdf.value)
-                print(f"wrote {files.html}" + (f" and {files.pdf}" if files.pdf else ""))
-            except WorkbenchError as exc:
-                print(exc)
+        try:
+            with open_store(db) as store:
+                files = write_report(store, picker.value, out_dir, language=language.value, period=chosen_period(), pdf=pdf.value)
+            status.value = html.escape(f"wrote {files.html}" + (f" and {files.pdf}" if files.pdf else ""))
+        except WorkbenchError as exc:
+            status.value = f"<span style='color:#a12a2a'>{html.escape(str(exc))}</span>"
 
     for control in (picker, language, period):
         control.observe(show, names="value")
     write.on_click(on_write)
     show()
-    return widgets.VBox([widgets.HBox([picker, language]), widgets.HBox([period, pdf, write]), output])
+    return widgets.VBox([widgets.HBox([picker, language]), widgets.HBox([period, pdf, write]), status, summary])
