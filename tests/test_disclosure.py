@@ -290,3 +290,12 @@ def test_terms_read_vocabulary_spellings_and_dates():
     assert decide("actors", {}, terms, "DE-GBA", date(2027, 1, 1)).reason == "source_confidential"
     with pytest.raises(Exception):
         terms.default = "allowed"  # frozen
+
+
+def test_the_examples_in_the_docstrings_run():
+    import doctest
+
+    import workbench.disclosure
+
+    result = doctest.testmod(workbench.disclosure)
+    assert result.attempted > 0 and result.failed == 0
