@@ -33,24 +33,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import measure  # benchmarks/harness.py, beside this script
+from harness import measure, ngo_ids, split  # benchmarks/harness.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TARGET_SECONDS = 60.0
 FIRST_SEED = 2011
-
-
-def ngo_ids(count: int) -> list[str]:
-    width = max(2, len(str(count)))
-    return [f"BENCH{i:0{width}d}" for i in range(1, count + 1)]
-
-
-def split(total: int, parts: int) -> list[int]:
-    """``total`` incidents over ``parts`` NGOs, the first ones taking the remainder."""
-    share, rest = divmod(total, parts)
-    return [share + (i < rest) for i in range(parts)]
 
 
 # --- the store ------------------------------------------------------------------------------------

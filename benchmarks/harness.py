@@ -16,6 +16,18 @@ import time
 from typing import Any, Callable
 
 
+def ngo_ids(count: int) -> list[str]:
+    """``BENCH01`` ... : the fictional NGOs of a benchmark store."""
+    width = max(2, len(str(count)))
+    return [f"BENCH{i:0{width}d}" for i in range(1, count + 1)]
+
+
+def split(total: int, parts: int) -> list[int]:
+    """``total`` incidents over ``parts`` NGOs, the first ones taking the remainder."""
+    share, rest = divmod(total, parts)
+    return [share + (i < rest) for i in range(parts)]
+
+
 def peak_bytes() -> int:
     """This process's peak memory so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

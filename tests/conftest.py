@@ -119,3 +119,11 @@ def synthetic(tmp_path_factory):
         for package in result.packages:
             ingest_package(store, package)
     return db, result
+
+
+@pytest.fixture(scope="module")
+def synth_store(synthetic):
+    """The synthetic store opened read-only, once per test module."""
+    db, _ = synthetic
+    with open_store(db, read_only=True) as store:
+        yield store

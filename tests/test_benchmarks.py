@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -41,8 +40,6 @@ def test_benchmark_packages_for_several_ngos_differ(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("workbench.feedback") is None,
-                    reason="workbench.feedback (write_report) does not exist yet; the feedback benchmark needs it")
 def test_feedback_benchmark_writes_every_report(tmp_path):
     out = tmp_path / "reports"
     done = subprocess.run(

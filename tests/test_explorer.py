@@ -5,16 +5,13 @@ from __future__ import annotations
 import pytest
 
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.store import open_store
 from workbench.views import Selection, selected_incidents
 from workbench.views.explorer import Explorer, incident_record, incident_table
 
 
-@pytest.fixture(scope="module")
-def store(synthetic):
-    db, _ = synthetic
-    with open_store(db, read_only=True) as opened:
-        yield opened
+@pytest.fixture
+def store(synth_store):
+    return synth_store
 
 
 def _count(store, selection: Selection) -> int:

@@ -27,13 +27,6 @@ SHOWN = re.compile(r"In the chosen types and dates: ([\d,]+) of ([\d,]+)")
 
 
 @pytest.fixture(scope="module")
-def synth_store(synthetic):
-    db, _ = synthetic
-    with open_store(db, read_only=True) as store:
-        yield store
-
-
-@pytest.fixture(scope="module")
 def page(synth_store, tmp_path_factory) -> Path:
     return save_map(incident_map(synth_store), tmp_path_factory.mktemp("map") / "map.html")
 

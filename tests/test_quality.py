@@ -53,13 +53,6 @@ WITHOUT_COORDINATES = "incident without coordinates"
 
 
 @pytest.fixture(scope="module")
-def synth_store(synthetic):
-    db, _ = synthetic
-    with open_store(db, read_only=True) as store:
-        yield store
-
-
-@pytest.fixture(scope="module")
 def metrics(synth_store: Store) -> dict[str, Metrics]:
     collection = collection_profile(synth_store)
     return {ngo.id: ngo_metrics(synth_store, ngo.id, collection=collection) for ngo in NGOS}

@@ -310,14 +310,19 @@ ActorFilter = typer.Option(None, "--actor", help="Actor id (repeat for several).
 TextFilter = typer.Option("", "--text", help="Words that must all occur in the title or narrative (full-text search).")
 
 
-def _selection(store, ngo, period, violation, governorate, actor, text):
+@contextmanager
+def _selected(db, ngo, period, violation, governorate, actor, text) -> Iterator[tuple]:
+    """The store and the selection the filters describe; the store is writable only to build the text index."""
+    from workbench.store import open_store
     from workbench.views import Selection, ensure_text_index
 
-    selection = Selection.parse(ngos=ngo or (), period=period, violation_types=violation or (), governorates=governorate or (),
-                                actors=actor or (), text=text or "")
-    if selection.text:
-        ensure_text_index(store)
-    return selection
+    config = _settings(db)
+    with _friendly_errors(), open_store(config.db_path, read_only=not text) as store:
+        selection = Selection.parse(ngos=ngo or (), period=period, violation_types=violation or (), governorates=governorate or (),
+                                    actors=actor or (), text=text or "")
+        if selection.text:
+            ensure_text_index(store)
+        yield store, selection
 
 
 @app.command("map")
@@ -330,12 +335,9 @@ def map_command(
     db: Optional[Path] = DbOption,
 ) -> None:
     """Write a map of the selected incidents as one HTML file that opens with no network."""
-    from workbench.store import open_store
     from workbench.views.maps import incident_map, save_map
 
-    config = _settings(db)
-    with _friendly_errors(), open_store(config.db_path, read_only=not text) as store:
-        selection = _selection(store, ngo, period, violation, governorate, actor, text)
+    with _selected(db, ngo, period, violation, governorate, actor, text) as (store, selection):
         path = save_map(incident_map(store, selection, boundaries=boundaries, tiles=tiles), out)
     console.print(f"wrote {path} ({selection.describe()})")
 
@@ -350,12 +352,9 @@ def graph_command(
     db: Optional[Path] = DbOption,
 ) -> None:
     """Write the actor network of the selected incidents, with its metrics as node attributes."""
-    from workbench.store import open_store
     from workbench.views.graphs import actor_graph, export_graph, graph_metrics
 
-    config = _settings(db)
-    with _friendly_errors(), open_store(config.db_path, read_only=not text) as store:
-        selection = _selection(store, ngo, period, violation, governorate, actor, text)
+    with _selected(db, ngo, period, violation, governorate, actor, text) as (store, selection):
         graph = actor_graph(store, selection, kind=kind, min_weight=min_weight)
         for row in graph_metrics(graph).iter_rows(named=True):
             node = row.pop("node")
@@ -374,12 +373,9 @@ def timeline_command(
     db: Optional[Path] = DbOption,
 ) -> None:
     """Write a timeline of the selected incidents (a month-long bar for an incident known to the month)."""
-    from workbench.store import open_store
     from workbench.views.timeline import save_timeline, timeline_figure, timeline_frame
 
-    config = _settings(db)
-    with _friendly_errors(), open_store(config.db_path, read_only=not text) as store:
-        selection = _selection(store, ngo, period, violation, governorate, actor, text)
+    with _selected(db, ngo, period, violation, governorate, actor, text) as (store, selection):
         path = save_timeline(timeline_figure(timeline_frame(store, selection, by=by), language=lang), out)
     console.print(f"wrote {path} ({selection.describe()})")
 

@@ -52,14 +52,18 @@ class MetricsConfig:
         return float(self.importance.get(f"{record_type}.{name}", 1))
 
 
+def read_config(path: Path, what: str) -> str:
+    """A configuration file's text; parsed results are cached by path and text, so a changed file is read again."""
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContractError([f"{path}: cannot read {what}: {exc}"]) from None
+
+
 def load_metrics_config(path: Path) -> MetricsConfig:
     """Read the metrics configuration, naming the file and key of anything wrong (read again only when it changes)."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ContractError([f"{path}: cannot read the feedback metrics: {exc}"]) from None
-    return _load_metrics_config(path, text)
+    return _load_metrics_config(path, read_config(path, "the feedback metrics"))
 
 
 @lru_cache(maxsize=8)

@@ -19,7 +19,7 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from workbench.errors import ContractError
-from workbench.quality.metrics import Metrics
+from workbench.quality.metrics import Metrics, read_config
 
 LANGUAGES = ("en", "ar")
 KINDS = ("recommendation", "strength")
@@ -89,11 +89,7 @@ class Recommendation:
 def load_rules(path: Path) -> tuple[Rule, ...]:
     """Read and check the rules file; every problem names the rule and the key (read again only when it changes)."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ContractError([f"{path}: cannot read the feedback rules: {exc}"]) from None
-    return _load_rules(path, text)
+    return _load_rules(path, read_config(path, "the feedback rules"))
 
 
 @lru_cache(maxsize=8)
