@@ -62,7 +62,8 @@ def cases(draw):
         manifest["embargo_until"] = (TODAY + timedelta(days=draw(st.integers(-30, 30)))).isoformat()
     asked = draw(st.one_of(st.sampled_from(listed) if listed else codes, codes))
     agreed = draw(st.lists(st.one_of(st.sampled_from([*listed, asked]), codes), max_size=3))
-    return terms_from_manifest(manifest), truth, default, draw(written(asked)), asked, agreed
+    withdrawn = draw(st.lists(st.one_of(st.sampled_from([*listed, asked]), codes), max_size=2))
+    return terms_from_manifest(manifest), truth, default, draw(written(asked)), asked, agreed, withdrawn
 
 
 def records(kind: str):
@@ -81,14 +82,20 @@ kind_and_records = st.sampled_from(sorted(KINDS)).flatmap(lambda k: st.tuples(st
 @SETTINGS
 @given(case=cases(), kind_rows=kind_and_records, days=st.integers(-40, 40))
 def test_decide_keeps_every_promise(case, kind_rows, days):
-    terms, truth, default, authority, code, agreed = case
+    terms, truth, default, authority, code, agreed, withdrawn = case
     kind, rows = kind_rows
     on = TODAY + timedelta(days=days)
     decision_for_authority = truth.get(code, default)
     for row in rows:
         plain = decide(kind, row, terms, authority, on)
         agreed_decision = decide(kind, row, terms, authority, on, agreements=frozenset(agreed))
-        for d in (plain, agreed_decision):
+        after_withdrawal = decide(kind, row, terms, authority, on, agreements=frozenset(agreed), withdrawn=frozenset(withdrawn))
+        # a withdrawal withholds whatever the manifest and any agreement said, and changes nothing else
+        if code in withdrawn:
+            assert not after_withdrawal.disclose
+        if after_withdrawal.reason != agreed_decision.reason:
+            assert code in withdrawn and after_withdrawal.reason == "agreement_withdrawn"
+        for d in (plain, agreed_decision, after_withdrawal):
             assert d.disclose == (d.reason is None) and d.message
             if d.disclose:
                 assert not terms.source_confidential and row.get("confidential_source") is not True
@@ -120,10 +127,11 @@ _CON = duckdb.connect()
 @SETTINGS
 @given(case=cases(), kind_rows=kind_and_records, days=st.integers(-40, 40), use_agreements=st.booleans())
 def test_decision_sql_gives_the_reasons_decide_gives(case, kind_rows, days, use_agreements):
-    terms, _, _, authority, _, agreed = case
+    terms, _, _, authority, _, agreed, withdrawn = case
     kind, rows = kind_rows
     on = TODAY + timedelta(days=days)
     agreements = frozenset(agreed) if use_agreements else frozenset()
+    withdrawals = frozenset(withdrawn) if use_agreements else frozenset()
     _CON.execute(
         "CREATE OR REPLACE TEMP TABLE recs (n INTEGER, confidential_source BOOLEAN, consent VARCHAR)"
     )
@@ -131,9 +139,9 @@ def test_decision_sql_gives_the_reasons_decide_gives(case, kind_rows, days, use_
         "INSERT INTO recs VALUES " + ", ".join(["(?, ?, ?)"] * len(rows)),
         [v for n, row in enumerate(rows) for v in (n, row.get("confidential_source"), row.get("consent"))],
     )
-    expression = decision_sql(kind, terms, authority, on, "r", agreements=agreements)
+    expression = decision_sql(kind, terms, authority, on, "r", agreements=agreements, withdrawn=withdrawals)
     got = [reason for (reason,) in _CON.execute(f"SELECT {expression} FROM recs AS r ORDER BY n").fetchall()]
-    expected = [decide(kind, row, terms, authority, on, agreements=agreements).reason for row in rows]
+    expected = [decide(kind, row, terms, authority, on, agreements=agreements, withdrawn=withdrawals).reason for row in rows]
     assert got == expected, expression
 
 
@@ -224,7 +232,7 @@ def test_unknown_kind_is_an_error():
 def test_every_reason_has_a_meaning():
     assert set(REASONS) == {
         "source_confidential", "confidential_source", "embargo", "not_allowed", "ask_first",
-        "consent_withdrawn", "consent_unknown",
+        "consent_withdrawn", "consent_unknown", "agreement_withdrawn", "no_terms", "linked_record_withheld",
     }
 
 

@@ -11,6 +11,8 @@ gives the reason. Nothing is disclosed unless every rule allows it:
    ``not_allowed``).
 5. ``ask_first``: the NGO asked to be consulted and has not agreed yet. An agreement recorded
    later (``agreements``) lifts this rule only, never rules 1-4 or 6-7.
+   ``agreement_withdrawn``: the NGO withdrew, after the submission, its agreement for this
+   authority (``withdrawn``); this withholds whatever the manifest said, and wins over an agreement.
 6. ``consent_withdrawn``: a person (or a person's link to an incident) whose consent was
    withdrawn or refused; always withheld.
 7. ``consent_unknown``: a person whose consent is not recorded as given; withheld (unknown
@@ -26,6 +28,7 @@ True
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,9 +36,13 @@ from datetime import date, datetime
 from functools import cache, cached_property
 from typing import Any
 
+import polars as pl
+
+from workbench.audit import withdrawal_flags
 from workbench.contracts import ContractSet, load_contracts
 from workbench.errors import ManifestError, WorkbenchError
 from workbench.sql import quote_ident, sql_literal
+from workbench.store import CustodyEntry, Store
 
 ALLOWED, NOT_ALLOWED, ASK_FIRST = "allowed", "not_allowed", "ask_first"
 
@@ -64,6 +71,9 @@ REASONS: dict[str, str] = {
     "embargo": "the submission is embargoed",
     NOT_ALLOWED: "the NGO did not allow disclosure to this authority",
     ASK_FIRST: "pending the NGO's agreement to disclose to this authority",
+    "agreement_withdrawn": "the NGO withdrew its agreement to disclose to this authority",
+    "no_terms": "no disclosure terms are recorded for the submission",
+    "linked_record_withheld": "the incident or person it belongs to is withheld",
     "consent_withdrawn": "the person withdrew or refused consent",
     "consent_unknown": "the person's consent is not recorded as given",
 }
@@ -209,10 +219,12 @@ def _consent_reason(consent: Any, basis: str) -> str | None:
     return "consent_unknown"  # unknown, missing or a value that is not a consent_status code
 
 
-def _terms_reason(terms: Terms, authority: str, on: date, agreements: frozenset[str]) -> str | None:
+def _terms_reason(terms: Terms, authority: str, on: date, agreements: frozenset[str], withdrawn: frozenset[str]) -> str | None:
     """The reason rules 3-5 give, which depend on the terms alone (rules 1-2 are checked first)."""
     if terms.embargo_until is not None and terms.embargo_until > on:
         return "embargo"
+    if authority_key(authority) in withdrawn:
+        return "agreement_withdrawn"
     decision = terms.decision_for(authority)
     if decision == NOT_ALLOWED:
         return NOT_ALLOWED
@@ -232,6 +244,10 @@ def _message(reason: str | None, terms: Terms, authority: str) -> str:
     return text
 
 
+def _keys(authorities: frozenset[str]) -> frozenset[str]:
+    return frozenset(authority_key(a) for a in authorities)
+
+
 def _day(on: date) -> date:
     return on.date() if isinstance(on, datetime) else on
 
@@ -244,15 +260,16 @@ def decide(
     on: date,
     *,
     agreements: frozenset[str] = frozenset(),
+    withdrawn: frozenset[str] = frozenset(),
 ) -> Decision:
     """Whether ``record`` (of ``kind``) may go to ``authority`` on day ``on``, and why.
 
-    ``agreements`` holds :func:`authority_key` values of authorities the NGO agreed to since it
-    said ``ask_first``. A ``confidential_source`` key is honoured for every kind, even kinds whose
+    ``agreements`` holds authorities the NGO agreed to since it said ``ask_first``; ``withdrawn``
+    those it withdrew its agreement for (both as names or :func:`authority_key` values). A ``confidential_source`` key is honoured for every kind, even kinds whose
     table has no such column (:func:`decision_sql` reads it only where :data:`KINDS` says so).
     """
     _, has_consent = _kind(kind)
-    agreements = frozenset(authority_key(a) for a in agreements)
+    agreements, withdrawn = _keys(agreements), _keys(withdrawn)
     on = _day(on)
     reason: str | None = None
     if terms.source_confidential:
@@ -260,7 +277,7 @@ def decide(
     elif record.get("confidential_source") not in (None, False):  # anything but a clear "no" withholds
         reason = "confidential_source"
     else:
-        reason = _terms_reason(terms, authority, on, agreements)
+        reason = _terms_reason(terms, authority, on, agreements, withdrawn)
     if reason is None and has_consent:
         reason = _consent_reason(record.get("consent"), terms.consent_basis)
     return Decision(reason is None, reason, _message(reason, terms, authority))
@@ -274,6 +291,7 @@ def decision_sql(
     alias: str,
     *,
     agreements: frozenset[str] = frozenset(),
+    withdrawn: frozenset[str] = frozenset(),
 ) -> str:
     """The rules of :func:`decide` as a SQL expression over the rows of table ``alias``.
 
@@ -286,7 +304,7 @@ def decision_sql(
     'CAST(NULL AS VARCHAR)'
     """
     has_confidential, has_consent = _kind(kind)
-    agreements = frozenset(authority_key(a) for a in agreements)
+    agreements, withdrawn = _keys(agreements), _keys(withdrawn)
 
     def column(name: str) -> str:
         return f"{quote_ident(alias)}.{quote_ident(name)}"
@@ -297,7 +315,7 @@ def decision_sql(
     if has_confidential:
         # NULL (not stated) passes, as in decide()
         steps.append((f"coalesce({column('confidential_source')}, FALSE)", "confidential_source"))
-    terms_reason = _terms_reason(terms, authority, _day(on), agreements)
+    terms_reason = _terms_reason(terms, authority, _day(on), agreements, withdrawn)
     if terms_reason:
         steps.append(("TRUE", terms_reason))
     if has_consent:
@@ -314,3 +332,100 @@ def decision_sql(
         steps = steps[: cut + 1]
     whens = " ".join(f"WHEN {condition} THEN {sql_literal(reason)}" for condition, reason in steps)
     return f"CASE {whens} END" if whens else "CAST(NULL AS VARCHAR)"
+
+
+# -- terms held in the store ------------------------------------------------------------------
+
+#: What an NGO can say about an authority after its submission.
+UPDATES = ("agreed", "withdrawn")
+
+
+@dataclass(frozen=True)
+class UpdateRecorded:
+    """A recorded agreement or withdrawal, and the earlier exports a withdrawal is flagged against."""
+
+    seq: int
+    custody: CustodyEntry
+    flagged_exports: pl.DataFrame
+
+
+def submission_terms(store: Store) -> dict[int, Terms]:
+    """The terms of every current submission, read from its manifest.
+
+    A submission whose stored manifest has no readable terms is left out, and every export then
+    withholds its records with the reason ``no_terms``.
+    """
+    terms: dict[int, Terms] = {}
+    for submission_id, manifest in store.con.execute(
+            "SELECT submission_id, manifest FROM submissions WHERE superseded_by IS NULL ORDER BY submission_id").fetchall():
+        try:
+            terms[submission_id] = terms_from_manifest(json.loads(manifest).get("disclosure"), contracts=store.contracts)
+        except (ManifestError, ValueError, AttributeError):
+            continue
+    return terms
+
+
+def record_update(
+    store: Store,
+    ngo_id: str,
+    authority: str,
+    decision: str,
+    *,
+    submission_id: int | None = None,
+    reference: str | None = None,
+    note: str | None = None,
+) -> UpdateRecorded:
+    """Record that an NGO agreed to, or withdrew its agreement for, disclosure to ``authority``.
+
+    It applies to all the NGO's submissions, or to one (``submission_id``). The update goes into
+    ``disclosure_updates`` and the custody log (who recorded it, when, the NGO's reference).
+    Earlier exports are not changed; a withdrawal is flagged against every earlier export to that
+    authority that carried the NGO's records, and the flagged exports are returned.
+    """
+    if decision not in UPDATES:
+        raise WorkbenchError(f"decision {decision!r}: an NGO can only have {' or '.join(UPDATES)}")
+    key = authority_key(authority)
+    if not store.con.execute("SELECT count(*) FROM ngos WHERE ngo_id = ?", [ngo_id]).fetchone()[0]:
+        raise WorkbenchError(f"no NGO {ngo_id!r} in the store")
+    if submission_id is not None and not store.con.execute(
+            "SELECT count(*) FROM submissions WHERE submission_id = ? AND ngo_id = ?", [submission_id, ngo_id]).fetchone()[0]:
+        raise WorkbenchError(f"submission {submission_id} is not one of {ngo_id}'s submissions")
+    with store.transaction():
+        seq = store.con.execute("SELECT coalesce(max(seq), 0) + 1 FROM disclosure_updates").fetchone()[0]
+        store.con.execute("INSERT INTO disclosure_updates VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?, 0)",
+                          [seq, ngo_id, submission_id, authority, key, decision, store.user, reference, note])
+        flagged = withdrawal_flags(store, update_seq=seq) if decision == "withdrawn" else pl.DataFrame()
+        entry = store.log(
+            f"disclosure-{decision}", subject=authority, submission_id=submission_id,
+            details={"update": seq, "ngo_id": ngo_id, "authority_key": key, "reference": reference, "note": note,
+                     "flagged_exports": flagged["export_id"].to_list() if flagged.height else []},
+        )
+        store.con.execute("UPDATE disclosure_updates SET recorded_at = ?, custody_seq = ? WHERE seq = ?", [entry.at, entry.seq, seq])
+    store.write_anchor()
+    return UpdateRecorded(seq, entry, flagged)
+
+
+def updates_by_submission(store: Store, authority: str) -> dict[int, tuple[frozenset[str], frozenset[str]]]:
+    """Per current submission, (agreements, withdrawals) for ``authority``: the NGO's latest word wins."""
+    key = authority_key(authority)
+    rows = store.con.execute(
+        """SELECT s.submission_id, arg_max(u.decision, u.seq) FROM submissions s
+           JOIN disclosure_updates u ON u.ngo_id = s.ngo_id AND (u.submission_id IS NULL OR u.submission_id = s.submission_id)
+           WHERE s.superseded_by IS NULL AND u.authority_key = ? GROUP BY s.submission_id""", [key]).fetchall()
+    return {sid: (frozenset({key}), frozenset()) if latest == "agreed" else (frozenset(), frozenset({key})) for sid, latest in rows}
+
+
+def store_decision_sql(store: Store, kind: str, authority: str, on: date, alias: str) -> str:
+    """:func:`decision_sql` for rows of any current submission: one rule set per submission, chosen by its id.
+
+    Agreements and withdrawals recorded in the store are applied; a submission without readable
+    terms gives ``no_terms``.
+    """
+    updates = updates_by_submission(store, authority)
+    whens = []
+    for submission_id, terms in submission_terms(store).items():
+        agreed, withdrawn = updates.get(submission_id, (frozenset(), frozenset()))
+        expression = decision_sql(kind, terms, authority, on, alias, agreements=agreed, withdrawn=withdrawn)
+        whens.append(f"WHEN {int(submission_id)} THEN {expression}")
+    column = f"{quote_ident(alias)}.submission_id"
+    return f"CASE {column} {' '.join(whens)} ELSE 'no_terms' END" if whens else "'no_terms'"

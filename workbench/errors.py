@@ -62,3 +62,7 @@ class IntegrityError(WorkbenchError):
 
 class AssetError(WorkbenchError):
     """A web asset (font, script, style) a report embeds is not fetched, cannot be downloaded, or does not match its lock."""
+
+
+class ReportError(WorkbenchError):
+    """A report, case file or other output cannot be written (unknown language, missing system library, unwritable folder)."""

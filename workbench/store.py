@@ -72,6 +72,20 @@ CREATE TABLE IF NOT EXISTS custody_log (
     seq BIGINT PRIMARY KEY, logged_at TIMESTAMP NOT NULL, actor VARCHAR NOT NULL, action VARCHAR NOT NULL,
     submission_id INTEGER, subject VARCHAR NOT NULL, details VARCHAR NOT NULL,
     prev_hash VARCHAR NOT NULL, entry_hash VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS disclosure_updates (
+    seq INTEGER PRIMARY KEY, ngo_id VARCHAR NOT NULL, submission_id INTEGER, authority VARCHAR NOT NULL,
+    authority_key VARCHAR NOT NULL, decision VARCHAR NOT NULL, recorded_at TIMESTAMP NOT NULL, recorded_by VARCHAR NOT NULL,
+    reference VARCHAR, note VARCHAR, custody_seq BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS exports (
+    export_id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, authority VARCHAR, authority_key VARCHAR,
+    created_at TIMESTAMP NOT NULL, created_by VARCHAR NOT NULL, decided_on DATE, selection VARCHAR, destination VARCHAR,
+    manifest_sha256 VARCHAR, records BIGINT NOT NULL, withheld BIGINT NOT NULL, custody_seq BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS export_items (
+    export_id VARCHAR NOT NULL, record_type VARCHAR NOT NULL, ngo_id VARCHAR NOT NULL, submission_id INTEGER NOT NULL,
+    record_key VARCHAR NOT NULL, row_hash VARCHAR);
+CREATE TABLE IF NOT EXISTS export_withheld (
+    export_id VARCHAR NOT NULL, record_type VARCHAR NOT NULL, ngo_id VARCHAR NOT NULL, reason VARCHAR NOT NULL,
+    records BIGINT NOT NULL);
 CREATE SCHEMA IF NOT EXISTS active;
 """
 

@@ -8,10 +8,8 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import time
-import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -21,21 +19,16 @@ from typing import Any
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from workbench.assets import asset_path, font_face_css
 from workbench.contracts import ContractSet
-from workbench.errors import WorkbenchError
+from workbench.errors import ReportError
 from workbench.feedback.charts import Bar, bar_chart
 from workbench.quality import Collection, Metrics, Period, collection_profile, load_metrics_config, ngo_metrics
 from workbench.quality.recommendations import LANGUAGES, Recommendation, load_rules, number, percent, recommend
+from workbench.printing import report_fonts_css, write_pdf
 from workbench.store import Store
 
 HERE = Path(__file__).parent
-NASKH = "@fontsource/noto-naskh-arabic"
-SANS = "@fontsource/noto-sans"
 
-
-class ReportError(WorkbenchError):
-    """A report could not be written (for example: no PDF engine on this machine)."""
 
 
 @dataclass
@@ -51,15 +44,6 @@ class ReportFiles:
 @lru_cache(maxsize=1)
 def _strings() -> dict[str, Any]:
     return yaml.safe_load((HERE / "strings.yaml").read_text(encoding="utf-8"))
-
-
-@lru_cache(maxsize=1)
-def _fonts_css() -> str:
-    """The report's fonts as @font-face rules: Noto Naskh Arabic for Arabic, Noto Sans for Latin script."""
-    arabic = [(asset_path(NASKH, f"files/noto-naskh-arabic-arabic-{w}-normal.woff2"), w) for w in (400, 700)]
-    latin = [(asset_path(SANS, f"files/noto-sans-latin-{w}-normal.woff2"), w) for w in (400, 700)]
-    return (font_face_css("Report Arabic", arabic, "U+0600-06FF, U+0750-077F, U+08A0-08FF, U+FB50-FDFF, U+FE70-FEFF, U+200C-200F")
-            + "\n" + font_face_css("Report Latin", latin))
 
 
 @lru_cache(maxsize=1)
@@ -147,26 +131,10 @@ def render_html(metrics: Metrics, recommendations: list[Recommendation], *, lang
         m=metrics, s=metrics.summary, t=metrics.tables, w=words, rtl=rtl, language=language, ngo_name=ngo_name,
         recommendations=[r for r in recommendations if r.kind == "recommendation"],
         strengths=[r for r in recommendations if r.kind == "strength"],
-        charts=_charts(metrics, words), fonts_css=_fonts_css(), min_other=min_other,
+        charts=_charts(metrics, words), fonts_css=report_fonts_css(), min_other=min_other,
         contract=", ".join(metrics.summary["contract_versions"]) or "–",
         generated=(generated or datetime.now(timezone.utc)).strftime("%Y-%m-%d"),
     )
-
-
-def write_pdf(html: str, out: Path) -> None:
-    """Print the HTML page to PDF with WeasyPrint (it needs the system's Pango library)."""
-    try:
-        with warnings.catch_warnings():
-            # WeasyPrint 70 warns that a later version will need the system's HarfBuzz-Subset; this one does not
-            warnings.filterwarnings("ignore", message="HarfBuzz-Subset", category=DeprecationWarning)
-            from weasyprint import HTML
-    except OSError as exc:  # the Python package is there but a system library is not
-        raise ReportError(f"cannot write {out}: WeasyPrint needs the Pango library of the system ({exc}); "
-                          "on Debian or Ubuntu: apt install libpango-1.0-0 libpangoft2-1.0-0") from None
-    # WeasyPrint logs every font subsetting fallback; keep the analyst's console for what matters
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    logging.getLogger("fontTools").setLevel(logging.ERROR)
-    HTML(string=html, base_url=str(out.parent)).write_pdf(out)
 
 
 def report_name(ngo_id: str, period: Period | None, language: str) -> str:

@@ -39,6 +39,7 @@ class Selection:
     actors: tuple[str, ...] = ()
     text: str = ""
     incidents: tuple[tuple[str, str], ...] = field(default=())  # (ngo_id, incident_id) pairs
+    within: str = ""  # a query giving (ngo_id, incident_id) rows, such as a saved query or a table of disclosed incidents
 
     @classmethod
     def parse(cls, *, ngos=(), period: str | None = None, violation_types=(), governorates=(), actors=(), text: str = "") -> "Selection":
@@ -62,6 +63,8 @@ class Selection:
             parts.append(f"text {self.text!r}")
         if self.incidents:
             parts.append(f"{len(self.incidents)} chosen incidents")
+        if self.within:
+            parts.append("a saved query")
         return "; ".join(parts) or "all current incidents"
 
 
@@ -85,6 +88,9 @@ def where_sql(selection: Selection, store: Store, alias: str = "i") -> str:
     if selection.incidents:
         pairs = ", ".join(f"({sql_literal(n)}, {sql_literal(i)})" for n, i in selection.incidents)
         conditions.append(f"({a}.ngo_id, {a}.incident_id) IN (SELECT * FROM (VALUES {pairs}))")
+    if selection.within:
+        # a subquery in FROM position: DuckDB refuses anything but a query there, so a saved query cannot write
+        conditions.append(f"({a}.ngo_id, {a}.incident_id) IN (SELECT ngo_id, incident_id FROM ({selection.within}))")
     if selection.text:
         conditions.append(_text_condition(selection.text, store, a))
     return " AND ".join(conditions)
