@@ -150,12 +150,19 @@ def status(db: Optional[Path] = DbOption, as_json: bool = JsonOption) -> None:
 
 
 @app.command()
-def verify(db: Optional[Path] = DbOption, as_json: bool = JsonOption) -> None:
+def verify(
+    db: Optional[Path] = DbOption, as_json: bool = JsonOption,
+    casefile_dir: Optional[Path] = typer.Option(None, "--casefile", help="Check a case-file package against its manifest instead "
+                                                "(and against the store's custody log when the store is there)."),
+) -> None:
     """Re-hash the received files, every stored row and the custody chain; name what was altered. Exit 1 if anything was."""
     from workbench.store import open_store
     from workbench.verify import verify_store
 
     config = _settings(db)
+    if casefile_dir is not None:
+        _verify_casefile(casefile_dir, config, as_json)
+        return
     with _friendly_errors(), open_store(config.db_path) as store:
         report = verify_store(store)
     if as_json:
@@ -167,6 +174,30 @@ def verify(db: Optional[Path] = DbOption, as_json: bool = JsonOption) -> None:
         if report.ok:
             console.print("[green]✓ everything matches its hash[/]")
     if not report.ok:
+        raise typer.Exit(1)
+
+
+def _verify_casefile(directory: Path, config: Settings, as_json: bool) -> None:
+    from workbench.casefile import verify_casefile
+    from workbench.store import open_store
+
+    with _friendly_errors():
+        if config.db_path.exists():
+            with open_store(config.db_path, read_only=True) as store:
+                check = verify_casefile(directory, store)
+        else:
+            check = verify_casefile(directory)
+    if as_json:
+        print(json.dumps(check.to_dict(), ensure_ascii=False))
+    else:
+        console.print(f"case file {check.casefile_id}: checked {check.files_checked} files against its manifest")
+        if check.logged is None:
+            console.print(f"(no store at {config.db_path}: the manifest was not compared with a custody log)")
+        for problem in check.problems:
+            console.print(f"[red]✗[/] {problem}", highlight=False)
+        if check.ok:
+            console.print("[green]✓ every file matches the manifest[/]" + (" and the manifest is the one logged" if check.logged else ""))
+    if not check.ok:
         raise typer.Exit(1)
 
 
@@ -311,15 +342,20 @@ TextFilter = typer.Option("", "--text", help="Words that must all occur in the t
 
 
 @contextmanager
-def _selected(db, ngo, period, violation, governorate, actor, text) -> Iterator[tuple]:
-    """The store and the selection the filters describe; the store is writable only to build the text index."""
+def _selected(db, ngo, period, violation, governorate, actor, text, *, query: Optional[Path] = None,
+              writable: bool = False) -> Iterator[tuple]:
+    """The store and the selection the filters describe; the store is writable to build the text index or to log."""
     from workbench.store import open_store
     from workbench.views import Selection, ensure_text_index
 
     config = _settings(db)
-    with _friendly_errors(), open_store(config.db_path, read_only=not text) as store:
+    with _friendly_errors(), open_store(config.db_path, read_only=not (text or writable)) as store:
         selection = Selection.parse(ngos=ngo or (), period=period, violation_types=violation or (), governorates=governorate or (),
                                     actors=actor or (), text=text or "")
+        if query is not None:
+            from workbench.casefile import saved_query
+
+            selection = selection.but(within=saved_query(query, store))
         if selection.text:
             ensure_text_index(store)
         yield store, selection
@@ -378,6 +414,124 @@ def timeline_command(
     with _selected(db, ngo, period, violation, governorate, actor, text) as (store, selection):
         path = save_timeline(timeline_figure(timeline_frame(store, selection, by=by), language=lang), out)
     console.print(f"wrote {path} ({selection.describe()})")
+
+
+AuthorityOption = typer.Option(..., "--authority", help="The authority, by its code as the NGOs' terms name it (e.g. DE-GBA).")
+QueryOption = typer.Option(None, "--query", help="A saved query: a .sql file with one SELECT giving ngo_id and incident_id.")
+
+
+@app.command()
+def casefile(
+    authority: str = AuthorityOption,
+    out: Optional[Path] = typer.Option(None, "--out", help="New (or empty) folder for the case file. Not needed with --preview."),
+    preview_only: bool = typer.Option(False, "--preview", help="Only show what would be disclosed and withheld; write nothing."),
+    on: Optional[str] = typer.Option(None, "--on", help="Day the terms are applied on (YYYY-MM-DD; default today): embargoes end on a day."),
+    boundaries: Optional[Path] = typer.Option(None, "--boundaries", help="GeoJSON of admin boundaries for the maps."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also print the index to PDF."),
+    xlsx: bool = typer.Option(False, "--xlsx", help="Also write the records as one XLSX workbook (at most 1,048,575 rows a sheet)."),
+    interactive: bool = typer.Option(True, "--interactive/--no-interactive", help="Also write the offline map.html and timeline.html."),
+    query: Optional[Path] = QueryOption,
+    ngo: Optional[list[str]] = NgoFilter, period: Optional[str] = PeriodFilter, violation: Optional[list[str]] = ViolationFilter,
+    governorate: Optional[list[str]] = GovernorateFilter, actor: Optional[list[str]] = ActorFilter, text: str = TextFilter,
+    db: Optional[Path] = DbOption, as_json: bool = JsonOption,
+) -> None:
+    """Write a case file for an authority: only what each NGO agreed to share with it, with a manifest, logged."""
+    from workbench.casefile import preview, write_casefile
+    from workbench.views.selection import day
+
+    if not preview_only and out is None:
+        raise typer.BadParameter("give --out FOLDER (or --preview to write nothing)")
+    with _selected(db, ngo, period, violation, governorate, actor, text, query=query, writable=not preview_only) as (store, selection):
+        decided_on = day(on) if on else None
+        if preview_only:
+            plan = preview(store, authority, selection, on=decided_on)
+        else:
+            written = write_casefile(store, authority, out, selection, on=decided_on, boundaries=boundaries, pdf=pdf, xlsx=xlsx,
+                                     interactive=interactive, saved_query=query.read_text(encoding="utf-8") if query else None)
+            plan = written.plan
+    if as_json:
+        result = {"authority": authority, "decided_on": plan.on.isoformat(), "selection": selection.describe(),
+                  "counts": plan.counts.to_dicts(), "withheld": plan.withheld_by_reason().to_dicts()}
+        if not preview_only:
+            result |= {"casefile_id": written.casefile_id, "directory": str(written.directory), "manifest_sha256": written.manifest_sha256}
+        print(json.dumps(result, ensure_ascii=False, default=str))
+        return
+    console.print(_frame_table(plan.counts, title=f"{authority}, decided on {plan.on} ({selection.describe()})"))
+    if plan.withheld.height:
+        console.print(_frame_table(plan.withheld_by_reason(), title="Withheld (counts and reasons only)"))
+    if not preview_only:
+        console.print(f"wrote {written.directory}: case file {written.casefile_id}, manifest SHA-256 {written.manifest_sha256} "
+                      f"(custody log entry {written.custody_seq})")
+
+
+@app.command()
+def agreement(
+    ngo: str = typer.Option(..., "--ngo", help="The NGO whose word this is."),
+    authority: str = AuthorityOption,
+    agreed: bool = typer.Option(..., "--agreed/--withdrawn", help="The NGO agreed to disclosure, or withdrew its agreement."),
+    submission: Optional[int] = typer.Option(None, "--submission", help="Only this submission (default: all the NGO's submissions)."),
+    reference: Optional[str] = typer.Option(None, "--reference", help="The NGO's letter or message this rests on."),
+    note: Optional[str] = typer.Option(None, "--note", help="Anything the next analyst should know."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Record an NGO's later agreement to, or withdrawal of agreement for, disclosure to an authority (logged)."""
+    from workbench.disclosure import record_update
+    from workbench.store import open_store
+
+    config = _settings(db)
+    with _friendly_errors(), open_store(config.db_path) as store:
+        recorded = record_update(store, ngo, authority, "agreed" if agreed else "withdrawn", submission_id=submission,
+                                 reference=reference, note=note)
+    console.print(f"recorded: {ngo} {'agreed to' if agreed else 'withdrew its agreement for'} {authority} "
+                  f"(custody log entry {recorded.custody.seq}, by {recorded.custody.actor})")
+    for row in recorded.flagged_exports.iter_rows(named=True):
+        console.print(f"[yellow]![/] earlier export {row['export_id']} carried {row['records_affected']} of {ngo}'s records to {authority}: "
+                      "it is flagged; tell the authority", highlight=False)
+
+
+@app.command()
+def audit(
+    authority: Optional[str] = typer.Option(None, "--authority", help="Only exports for this authority."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="casefile, contact_requests, public_report or feedback."),
+    db: Optional[Path] = DbOption, as_json: bool = JsonOption,
+) -> None:
+    """List every export: who exported what, when, for which authority, and any withdrawal flagged since."""
+    from workbench.audit import exports
+    from workbench.disclosure import authority_key
+    from workbench.store import open_store
+
+    config = _settings(db)
+    with _friendly_errors(), open_store(config.db_path, read_only=True) as store:
+        frame = exports(store, authority_key=authority_key(authority) if authority else None, kind=kind)
+    if as_json:
+        print(json.dumps(frame.to_dicts(), ensure_ascii=False, default=str))
+    elif frame.height:
+        shown = frame.with_columns(frame["created_at"].dt.strftime("%Y-%m-%d %H:%M"))
+        console.print(_frame_table(shown.select("created_at", "created_by", "kind", "authority", "records", "withheld", "export_id",
+                                                "withdrawals"), title=f"Exports from {config.db_path} (--json for manifest hashes)"))
+    else:
+        console.print("no exports logged")
+
+
+@app.command("contact-requests")
+def contact_requests_command(
+    ngo_id: str = typer.Option(..., "--ngo", help="The NGO asked to make contact (its own pseudonyms are listed)."),
+    out: Path = typer.Option(..., "--out", help="File to write: .csv or .xlsx."),
+    role: Optional[list[str]] = typer.Option(None, "--role", help="Person role to list (repeat; default witness, survivor, victim, relative, detainee)."),
+    query: Optional[Path] = QueryOption,
+    period: Optional[str] = PeriodFilter, violation: Optional[list[str]] = ViolationFilter,
+    governorate: Optional[list[str]] = GovernorateFilter, actor: Optional[list[str]] = ActorFilter, text: str = TextFilter,
+    db: Optional[Path] = DbOption,
+) -> None:
+    """List, for one NGO, the pseudonyms of persons to reach and the incidents that make them matter (no personal data)."""
+    from workbench.casefile.contacts import DEFAULT_ROLES, contact_requests, write_contact_requests
+
+    with _selected(db, [ngo_id], period, violation, governorate, actor, text, query=query, writable=True) as (store, selection):
+        requests = contact_requests(store, ngo_id, selection, roles=tuple(role) if role else DEFAULT_ROLES)
+        export = write_contact_requests(store, requests, out, selection=selection)
+    left = ", ".join(f"{n} {why}" for why, n in requests.left_out.items() if n)
+    console.print(f"wrote {out}: {requests.requests.height} pseudonyms for {ngo_id}"
+                  + (f" ({left}: not listed)" if left else "") + f"; logged as {export.export_id}")
 
 
 @app.command()

@@ -408,6 +408,8 @@ def record_update(
 def updates_by_submission(store: Store, authority: str) -> dict[int, tuple[frozenset[str], frozenset[str]]]:
     """Per current submission, (agreements, withdrawals) for ``authority``: the NGO's latest word wins."""
     key = authority_key(authority)
+    if not store.has_table("disclosure_updates"):  # a store older than recorded updates, opened read-only
+        return {}
     rows = store.con.execute(
         """SELECT s.submission_id, arg_max(u.decision, u.seq) FROM submissions s
            JOIN disclosure_updates u ON u.ngo_id = s.ngo_id AND (u.submission_id IS NULL OR u.submission_id = s.submission_id)

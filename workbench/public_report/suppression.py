@@ -6,18 +6,25 @@ its row total, a total published twice minus itself). Only equations that really
 belong there (:func:`holds`): a reader can use exactly those to work a hidden cell out.
 
 :func:`suppress` hides every count ``0 < value < threshold`` (primary suppression), then hides
-more cells (complementary suppression) until no hidden cell can be recomputed exactly from the
-published ones with the equations. Two passes run to a fixed point:
+more cells (complementary suppression) until three rules hold, checked in this order and run
+again from the first after every cell it hides, to a fixed point:
 
-1. cheap: an equation with exactly one hidden cell gives that cell away; hide one more of its
-   cells, the best by :func:`_preference` (a non-zero cell before a zero, an inner cell before a
-   total, one that leaves no other equation with a single hidden cell, the smallest, the first);
-2. exact: a hidden cell is determined when its unit vector lies in the row space of the equations
-   restricted to the hidden cells (published values moved to the right-hand side); found by
-   Gauss-Jordan elimination in rational arithmetic (:func:`determined_cells`). For the first
-   determined cell, one more cell of an equation that holds it is hidden, then pass 1 runs again.
+1. no equation has exactly one hidden cell (it would give that cell away);
+2. no equation pins small counts by their sum: when every hidden cell of an equation has the
+   same sign, a reader knows their sum; if they are all below the threshold (two hidden 1s in a
+   row whose total is published add up to 2, so both are 1), one more cell is hidden: a count
+   of at least the threshold, or a cell of the other sign (the total), which makes the sum unknown;
+3. no hidden cell is determined by a combination of equations: its unit vector must not lie in
+   the row space of the equations restricted to the hidden cells (published values moved to the
+   right-hand side); checked exactly, by Gauss-Jordan elimination in rational arithmetic
+   (:func:`determined_cells`). For the first determined cell, one more cell of an equation that
+   holds it is hidden.
 
-Both passes are deterministic: ties are broken by the order of ``values``.
+Which cell to hide is decided by :func:`_preference`: a non-zero count before a zero (a reader may
+guess a zero), an inner cell before a total, one that does not leave another equation with a
+single hidden cell, then the smallest count, then the first in the order of ``values``. The
+result is deterministic. Bounds a reader could derive by linear programming over several
+equations with non-negative counts are not audited beyond rule 2.
 
 >>> values = {"a": 3, "b": 10, "total": 13}
 >>> s = suppress(values, [Equation({"a": 1, "b": 1, "total": -1})], threshold=5, totals={"total"})
@@ -136,6 +143,21 @@ def _preference(cell: Cell, values: Mapping[Cell, int], totals: Collection[Cell]
     return (values[cell] == 0, cell in totals, opens, values[cell], order[cell])
 
 
+def _pinning_cover(equation: Equation, values: Mapping[Cell, int], hidden: set[Cell], primary: Collection[Cell],
+                   threshold: int, best) -> Cell | None:
+    """The cell to hide when ``equation`` makes known the sum of hidden counts that are all below the
+    threshold (rule 2), else None."""
+    signs = {(k > 0) for c, k in equation.terms.items() if c in hidden}
+    if len(signs) != 1 or not any(c in primary for c in equation.cells):
+        return None
+    if any(values[c] >= threshold for c in equation.cells if c in hidden):
+        return None
+    sign = signs.pop()
+    # a cover that fixes it: a count of at least the threshold on the same side, or any cell on the other
+    fixes = [c for c, k in equation.terms.items() if c not in hidden and ((k > 0) != sign or values[c] >= threshold)]
+    return best(fixes)
+
+
 def suppress(values: Mapping[Cell, int], equations: Sequence[Equation], *, threshold: int,
              totals: Collection[Cell] = ()) -> Suppression:
     """Primary and complementary suppression of ``values`` under ``equations`` (see the module text).
@@ -166,7 +188,7 @@ def suppress(values: Mapping[Cell, int], equations: Sequence[Equation], *, thres
 
     while True:
         grew = False
-        for equation in equations:  # pass 1: an equation with one hidden cell gives it away
+        for equation in equations:  # rule 1: an equation with one hidden cell gives it away
             if sum(1 for c in equation.cells if c in hidden) == 1:
                 cover = best(equation.cells)
                 if cover is not None:
@@ -174,7 +196,14 @@ def suppress(values: Mapping[Cell, int], equations: Sequence[Equation], *, thres
                     grew = True
         if grew:
             continue
-        determined = determined_cells(equations, hidden)  # pass 2: exact, through combinations of equations
+        for equation in equations:  # rule 2: small hidden counts whose sum is known
+            cover = _pinning_cover(equation, values, hidden, primary, threshold, best)
+            if cover is not None:
+                hidden.add(cover)
+                grew = True
+        if grew:
+            continue
+        determined = determined_cells(equations, hidden)  # rule 3: combinations of equations
         if not determined:
             break
         cell = min(determined, key=order.__getitem__)

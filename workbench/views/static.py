@@ -20,6 +20,7 @@ import hashlib
 import html
 import math
 import re
+import textwrap
 import uuid
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from workbench.views.selection import Selection, selected_incidents
 #: What an empty map shows (lon_min, lat_min, lon_max, lat_max): Syria.
 SYRIA_EXTENT = (35.5, 32.2, 42.5, 37.5)
 KM_PER_DEGREE = 111.32  # of latitude, and of longitude at the equator
+MIN_SPAN = 1.0  # degrees a map shows at least, across and down (about 110 km)
 #: Boundary units are labelled only when there are at most this many (admin1, not admin3).
 MAX_UNIT_LABELS = 30
 FONT = "DejaVu Sans, Arial, Helvetica, sans-serif"
@@ -117,8 +119,8 @@ def static_map(store: Store, selection: Selection = Selection(), *, boundaries: 
     types = type_palette(store)
     counted = _map_counts(store, selection, types, boundaries, max_points)
     present = sorted(set(counted.points["t"]) | set(counted.areas["t"]), key=lambda t: (t == 0, t))
-    caption = _map_caption(counted)
-    legend_columns = 3 if width >= 480 else 2
+    caption = [part for line in _map_caption(counted, boundaries) for part in textwrap.wrap(line, _chars(width - 16))]
+    legend_columns = _legend_columns([latin(types[t][1], types[t][0]) for t in present], width)
     footer = 10 + 14 * math.ceil(len(present) / legend_columns) + 13 * len(caption)
     frame = (8.0, 8.0, width - 16.0, height - 16.0 - footer)
     if frame[3] < 80:
@@ -132,14 +134,15 @@ def static_map(store: Store, selection: Selection = Selection(), *, boundaries: 
     body += _point_circles(counted, types, project)
     body.append("</g>")
     if counted.total == 0:
-        body.append(_text(frame[0] + frame[2] / 2, frame[1] + frame[3] / 2, "No incidents in this selection", size=16,
-                          anchor="middle", fill=INK))
+        middle, box = frame[1] + frame[3] / 2, min(280.0, frame[2] - 8)
+        body.append(f'<rect x="{frame[0] + (frame[2] - box) / 2}" y="{middle - 19}" width="{box}" height="28" fill="#ffffff" stroke="#c9cdd2"/>')
+        body.append(_text(frame[0] + frame[2] / 2, middle, "No incidents in this selection", size=14, anchor="middle", fill=INK))
     body += _scale_bar(project, frame)
     body += _legend([types[t] for t in present], frame[1] + frame[3] + 16, width, legend_columns)
     y = frame[1] + frame[3] + 16 + 14 * math.ceil(len(present) / legend_columns)
     body += [_text(8, y + 13 * n, line, size=10, fill=MUTED) for n, line in enumerate(caption)]
     # the selection is not described: a text filter may hold a name
-    label = f"Map of {counted.drawn + counted.areas_only:,} incidents"
+    label = f"Map of {_incidents(counted.drawn + counted.areas_only)}"
     defs = f'<defs><clipPath id="{_CLIP}"><rect x="{frame[0]}" y="{frame[1]}" width="{frame[2]}" height="{frame[3]}"/></clipPath></defs>'
     return StaticMap(_svg(width, height, label, [defs] + body), counted.drawn, counted.areas_only, counted.unplaced)
 
@@ -222,8 +225,9 @@ def _grid(store: Store, table: str, max_points: int) -> tuple[float, bool]:
 def _points(store: Store, table: str, grid: float | None, by_place: bool) -> pl.DataFrame:
     """One row per incident with a point, or per group of them (centre, commonest first type, count)."""
     if grid is None:
-        return store.con.execute(f"""SELECT round(lat, 4) AS lat, round(lon, 4) AS lon, t, 1 AS n FROM {table}
-            WHERE kind = 'point' ORDER BY lat DESC, lon, t""").pl()
+        # incidents at one spot (about 10 m) and of one first type share a circle: on paper they would hide each other
+        return store.con.execute(f"""SELECT round(lat, 4) AS lat, round(lon, 4) AS lon, t, count(*) AS n FROM {table}
+            WHERE kind = 'point' GROUP BY ALL ORDER BY n DESC, lat DESC, lon, t""").pl()
     return store.con.execute(f"""WITH k AS (SELECT {_cell_key(grid, by_place)} AS key, lat, lon, t FROM {table} WHERE kind = 'point'),
         top AS (SELECT key, t FROM (SELECT key, t, count(*) AS n FROM k GROUP BY ALL)
                 QUALIFY row_number() OVER (PARTITION BY key ORDER BY n DESC, t) = 1)
@@ -242,7 +246,9 @@ def _extent(counted: _MapCounts) -> tuple[float, float, float, float]:
     lat_min, lat_max = (both["lat"] - both["r"]).min(), (both["lat"] + both["r"]).max()
     kx = math.cos(math.radians((lat_min + lat_max) / 2))
     lon_min, lon_max = (both["lon"] - both["r"] / kx).min(), (both["lon"] + both["r"] / kx).max()
-    pad_lat, pad_lon = max((lat_max - lat_min) * 0.06, 0.15), max((lon_max - lon_min) * 0.06, 0.15 / kx)
+    # at least MIN_SPAN degrees: a few incidents in one town still show the towns and units around it
+    pad_lat = max((lat_max - lat_min) * 0.06, (MIN_SPAN - (lat_max - lat_min)) / 2)
+    pad_lon = max((lon_max - lon_min) * 0.06, (MIN_SPAN / kx - (lon_max - lon_min)) / 2)
     return lon_min - pad_lon, lat_min - pad_lat, lon_max + pad_lon, lat_max + pad_lat
 
 
@@ -314,7 +320,8 @@ def _area_circles(areas: pl.DataFrame, types: list, project: _Projection) -> lis
         r = max(round(project.pixels(row["radius_m"] / 1000), 1), 4.0)
         out.append(f'<circle class="area" data-n="{row["n"]}" cx="{x}" cy="{y}" r="{r}" fill="{types[row["t"]][2]}" fill-opacity="0.12" '
                    f'stroke="#333" stroke-width="0.8" stroke-dasharray="4 3"/>')
-        out.append(_text(x, y + 3.5, f"{row['n']:,}", size=10, anchor="middle", fill=INK, cls="area-count"))
+        # below the centre, where the unit's name (beside or on the centre) is not
+        out.append(_text(x, y + 13, f"{row['n']:,}", size=10, anchor="middle", fill=INK, weight="bold", cls="area-count"))
     return out
 
 
@@ -326,29 +333,32 @@ def _point_circles(counted: _MapCounts, types: list, project: _Projection) -> li
     out = []
     for lat, lon, t, n in points.select("lat", "lon", "t", "n").iter_rows():
         x, y = project(lon, lat)
-        # grouped: the circle's area, not its radius, grows with the count
-        r = round(2.5 + 11.5 * math.sqrt(n / largest), 1) if counted.grouped else 3
-        opacity = "0.75" if counted.grouped else "0.9"
+        # the circle's area, not its radius, grows with the count
+        r = round(2.5 + 11.5 * math.sqrt(n / largest), 1) if counted.grouped else round(3 + 1.5 * (math.sqrt(n) - 1), 1)
+        opacity = "0.75" if counted.grouped or n > 1 else "0.9"
         out.append(f'<circle class="incident" data-n="{n}" cx="{x}" cy="{y}" r="{r}" fill="{types[t][2]}" fill-opacity="{opacity}" '
                    f'stroke="#222" stroke-width="0.5"/>')
     return out
 
 
-def _map_caption(counted: _MapCounts) -> list[str]:
+def _map_caption(counted: _MapCounts, boundaries: Boundaries | None) -> list[str]:
     if counted.total == 0:
         return ["No incidents in this selection."]
     if counted.grouped:
         by = f"{'gazetteer place or ' if counted.by_place else ''}{counted.grid:g}° grid cell"
-        lines = [f"{counted.drawn:,} incidents with a known place, grouped by {by} (circle area grows with the count; "
-                 f"largest {int(counted.points['n'].max()):,})."]
+        lines = [f"{_incidents(counted.drawn)} with a known place, grouped by {by} (circle area grows with the count; "
+                 f"largest {int(counted.points['n'].max()):,}), coloured by the commonest first violation type."]
     else:
-        lines = [f"{counted.drawn:,} incidents with a known place, one point each, coloured by their first violation type."]
+        lines = [f"{_incidents(counted.drawn)} with a known place, coloured by their first violation type "
+                 "(a bigger circle: several at one spot)."]
     if counted.areas_only:
         missing = counted.areas_only - int(counted.areas.drop_nulls(["lat", "lon"])["n"].sum() or 0)
         lines.append(f"{counted.areas_only:,} known only to a governorate, district or sub-district: dashed circles of the unit's "
                      "size, with their count" + (f" ({missing:,} with no known centre are not drawn)." if missing else "."))
     if counted.unplaced:
-        lines.append(f"{counted.unplaced:,} incidents without a usable place are not shown.")
+        lines.append(f"{_incidents(counted.unplaced)} without a usable place are not shown.")
+    if boundaries is not None:
+        lines.append(f"Boundaries: {latin(boundaries.path.name, 'boundary file')}.")
     return lines
 
 
@@ -363,10 +373,25 @@ def _scale_bar(project: _Projection, frame: tuple[float, float, float, float]) -
             _text(x + length + 5, y, f"{km:g} km", size=10, fill=INK)]
 
 
+def _legend_columns(labels: list[str], width: int) -> int:
+    """As many columns (up to three) as keep every label whole; two, shortening them, when none does."""
+    longest = max(map(len, labels), default=0)
+    return next((n for n in (3, 2) if longest <= _fits(width, n)), 2 if width >= 300 else 1)
+
+
+def _fits(width: int, columns: int) -> int:
+    """Characters a legend column holds."""
+    return _chars((width - 16) / columns - 18)
+
+
+def _chars(pixels: float) -> int:
+    """Characters of 10 px text a line of ``pixels`` holds (DejaVu Sans averages about 6 px a character)."""
+    return max(int(pixels / 6.0), 6)
+
+
 def _legend(entries: list[tuple[str, str, str]], top: float, width: int, columns: int) -> list[str]:
     """A swatch and Latin label per type present, in columns, labels shortened to fit."""
-    column_width = (width - 16) / columns
-    fits = max(int((column_width - 18) / 5.8), 6)
+    column_width, fits = (width - 16) / columns, _fits(width, columns)
     out = []
     for n, (code, label, colour) in enumerate(entries):
         x, y = 8 + column_width * (n % columns), top + 14 * (n // columns)
@@ -396,7 +421,7 @@ def static_timeline(store: Store, selection: Selection = Selection(), *, width: 
     years = {y: n for kind, y, _, n in rows if kind == "year"}
     undated = sum(n for kind, _, _, n in rows if kind == "undated")
     by_month, year_only = sum(months.values()), sum(years.values())
-    label = f"Timeline of {by_month + year_only:,} incidents"
+    label = f"Timeline of {_incidents(by_month + year_only)}"
     if not months and not years:
         note = "No incidents in this selection" + (f" with a date ({undated:,} undated)." if undated else ".")
         body = [f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" fill="#f7f6f2" stroke="#c9cdd2"/>',
@@ -413,7 +438,9 @@ def static_timeline(store: Store, selection: Selection = Selection(), *, width: 
     month_w = (width - left - right) / ((last - first + 1) * 12)
     base = top + plot_h
     tallest = max(months.values(), default=0)
-    body = [_text(8, 15, "Incidents per month (date known to the month or day)", size=11, fill=INK, weight="bold")]
+    title = next(t for t in ("Incidents per month (date known to the month or day)", "Incidents per month") if len(t) * 7 <= width - 16 or
+                 t == "Incidents per month")
+    body = [_text(8, 15, title, size=11, fill=INK, weight="bold")]
     if tallest:
         body += [f'<path d="M{left},{top}H{width - right}" stroke="#c9cdd2" stroke-dasharray="2 2"/>',
                  _text(left - 4, top + 4, f"{tallest:,}", size=9, anchor="end", fill=MUTED, cls="max-label")]
@@ -452,6 +479,10 @@ def static_timeline_svg(store: Store, selection: Selection = Selection(), *, wid
 
 
 # --- SVG helpers -------------------------------------------------------------------------------
+
+def _incidents(n: int) -> str:
+    return f"{n:,} incident" + ("" if n == 1 else "s")
+
 
 def _check_size(width: int, height: int, *, minimum: tuple[int, int]) -> None:
     if width < minimum[0] or height < minimum[1]:
