@@ -162,6 +162,15 @@ def test_encrypted_store(tmp_path, package_factory, contracts, monkeypatch):
     monkeypatch.delenv("WORKBENCH_KEY_FILE")
     with pytest.raises(StoreError, match="is encrypted; set WORKBENCH_KEY_FILE"):
         open_store(db, contracts=contracts)
+    monkeypatch.setenv("WORKBENCH_KEY", "a-long-random-test-key-0123456789")
+    with open_store(db, contracts=contracts, read_only=True) as store:  # the key given directly opens it too
+        assert store.frame("SELECT count(*) AS n FROM active.incidents")["n"][0] == 3
+    monkeypatch.setenv("WORKBENCH_KEY_FILE", str(key_file))
+    key_file.write_text("a-different-key-in-the-file-0000\n", encoding="utf-8")
+    with pytest.raises(StoreError, match="WORKBENCH_KEY and the key in WORKBENCH_KEY_FILE differ"):
+        open_store(db, contracts=contracts)
+    monkeypatch.delenv("WORKBENCH_KEY")
+    monkeypatch.delenv("WORKBENCH_KEY_FILE")
     key_file.write_text("another-long-random-key-987654321\n", encoding="utf-8")
     with pytest.raises(StoreError, match="does not open the store"):
         open_store(db, contracts=contracts, key="another-long-random-key-987654321")
@@ -170,3 +179,34 @@ def test_encrypted_store(tmp_path, package_factory, contracts, monkeypatch):
     monkeypatch.setenv("WORKBENCH_KEY_FILE", str(short))
     with pytest.raises(StoreError, match="shorter than 16"):
         open_store(db, contracts=contracts)
+
+
+def test_an_encrypted_store_holds_no_plaintext_of_what_it_stores(tmp_path, synthetic, monkeypatch):
+    """Every NGO's package ingested into an encrypted store: no title, pseudonym, place or NGO name is readable in the file."""
+    _, result = synthetic
+    monkeypatch.setenv("WORKBENCH_KEY", "a-long-random-test-key-0123456789")
+    db = tmp_path / "secret.duckdb"
+    with open_store(db) as store:
+        for package in result.packages:
+            ingest_package(store, package)
+        # distinctive values as stored, long enough not to occur by chance in random bytes
+        samples = store.frame("""
+            SELECT DISTINCT v FROM (
+                SELECT title AS v FROM incidents UNION ALL SELECT narrative FROM incidents UNION ALL SELECT place FROM incidents
+                UNION ALL SELECT pseudonym FROM persons UNION ALL SELECT name FROM ngos UNION ALL SELECT description FROM sources
+                UNION ALL SELECT manifest FROM submissions)
+            WHERE length(v) >= 8""")["v"].to_list()
+        store.con.execute("CHECKPOINT")
+    assert len(samples) > 1000
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("secret.duckdb*") if p.is_file())
+    assert len(stored) > 100_000
+    leaked = [s for s in samples if s.encode("utf-8") in stored or s[:24].encode("utf-8") in stored]
+    assert leaked == []
+    # the same data in a plain store is readable, so the check above can fail
+    plain = tmp_path / "plain.duckdb"
+    monkeypatch.delenv("WORKBENCH_KEY")
+    with open_store(plain) as store:
+        ingest_package(store, result.packages[0])
+        store.con.execute("CHECKPOINT")
+        title = store.frame("SELECT title FROM incidents WHERE length(title) > 12 LIMIT 1")["title"][0]
+    assert title.encode("utf-8") in plain.read_bytes()

@@ -28,6 +28,7 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "WORKBENCH_MAX_RATIO": ("200", "Largest compression ratio allowed for a member of a zip package."),
     "WORKBENCH_USER": (None, "Who is acting, as written to the custody log (default: the login name)."),
     "WORKBENCH_KEY_FILE": (None, "File holding the key that encrypts the store at rest (default: no encryption)."),
+    "WORKBENCH_KEY": (None, "The key that encrypts the store at rest, given directly (prefer WORKBENCH_KEY_FILE: an environment can leak)."),
     "WORKBENCH_ASSETS": (
         None,
         "Folder of the fonts and other web assets reports embed (default: share/workbench/assets of the Python environment).",
@@ -49,6 +50,7 @@ class Settings:
     max_ratio: float
     user: str
     key_file: Path | None
+    key: str | None = None
 
 
 def _int(name: str, raw: str) -> int:
@@ -103,4 +105,5 @@ def settings(**overrides: str | os.PathLike | None) -> Settings:
         max_ratio=float(_int("WORKBENCH_MAX_RATIO", raw["WORKBENCH_MAX_RATIO"])),
         user=raw["WORKBENCH_USER"] or current_user(),
         key_file=Path(raw["WORKBENCH_KEY_FILE"]) if raw["WORKBENCH_KEY_FILE"] else None,
+        key=raw["WORKBENCH_KEY"] or None,
     )

@@ -201,9 +201,9 @@ def _store_error(path: str, exc: duckdb.Error, *, encrypted: bool) -> StoreError
     if "not a valid DuckDB database" in text:
         return StoreError(f"{path} is not a DuckDB database; nothing was changed. Point WORKBENCH_DB at a store file or a new path")
     if "without a key" in text:
-        return StoreError(f"the store {path} is encrypted; set WORKBENCH_KEY_FILE to the file holding its key")
+        return StoreError(f"the store {path} is encrypted; set WORKBENCH_KEY_FILE to the file holding its key (or WORKBENCH_KEY)")
     if "Wrong encryption key" in text:
-        return StoreError(f"the key in WORKBENCH_KEY_FILE does not open the store {path}")
+        return StoreError(f"the key given (WORKBENCH_KEY_FILE or WORKBENCH_KEY) does not open the store {path}")
     if encrypted and "encrypt" in text.lower():
         return StoreError(f"the store {path} cannot be opened with a key: {text.splitlines()[0]}")
     return StoreError(f"cannot open the store {path}: {text.splitlines()[0]}")
@@ -433,16 +433,23 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def read_key(path: Path | None) -> str | None:
-    """The encryption key held in a key file (its first line), or None when no key file is set."""
-    if path is None:
-        return None
-    try:
-        key = path.read_text(encoding="utf-8").strip().splitlines()[0].strip()
-    except (OSError, UnicodeDecodeError, IndexError):
-        raise StoreError(f"cannot read an encryption key from WORKBENCH_KEY_FILE ({path})") from None
-    if len(key) < 16:
-        raise StoreError(f"the key in {path} is shorter than 16 characters; use a long random key")
+def read_key(path: Path | None, given: str | None = None) -> str | None:
+    """The encryption key: ``given`` (WORKBENCH_KEY) or the first line of the key file; None when neither is set.
+
+    Both set and different is an error: the store would be opened with a key nobody meant.
+    """
+    key = None
+    if path is not None:
+        try:
+            key = path.read_text(encoding="utf-8").strip().splitlines()[0].strip()
+        except (OSError, UnicodeDecodeError, IndexError):
+            raise StoreError(f"cannot read an encryption key from WORKBENCH_KEY_FILE ({path})") from None
+    if given is not None:
+        if key is not None and given.strip() != key:
+            raise StoreError("WORKBENCH_KEY and the key in WORKBENCH_KEY_FILE differ; set only one of them")
+        key = given.strip()
+    if key is not None and len(key) < 16:
+        raise StoreError(f"the key in {path or 'WORKBENCH_KEY'} is shorter than 16 characters; use a long random key")
     return key
 
 
@@ -457,13 +464,15 @@ def open_store(
     """Open (and, unless read-only, create or migrate) a store.
 
     ``":memory:"`` gives a throw-away store, as the tests use. A store is encrypted at rest when a key
-    is given, or when ``WORKBENCH_KEY_FILE`` names a file holding one (DuckDB database encryption).
+    is given, or when ``WORKBENCH_KEY_FILE`` names a file holding one, or ``WORKBENCH_KEY`` holds one
+    (DuckDB database encryption).
     """
     in_memory = str(path) == ":memory:"
     if not in_memory and read_only and not Path(path).exists():
         raise StoreError(f"no store at {path}; run `workbench ingest` first")
     if key is None and not in_memory:
-        key = read_key(settings().key_file)
+        config = settings()
+        key = read_key(config.key_file, config.key)
     con = _connect(str(path), read_only, None if in_memory else key)
     store = Store(con, None if in_memory else Path(path), contracts or load_contracts(), user or current_user(), read_only=read_only)
     if not read_only:
