@@ -186,7 +186,7 @@ def suppress(values: Mapping[Cell, int], equations: Sequence[Equation], *, thres
         free = [c for c in candidates if c not in hidden]
         return min(free, key=lambda c: _preference(c, values, totals, hidden, touching, order)) if free else None
 
-    while False:
+    while True:
         grew = False
         for equation in equations:  # rule 1: an equation with one hidden cell gives it away
             if sum(1 for c in equation.cells if c in hidden) == 1:
