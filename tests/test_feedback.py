@@ -144,7 +144,7 @@ def test_report_files_are_named_safely_and_logged(synthetic, tmp_path):
     with open_store(copy) as store:
         files = write_report(store, "ALPHA", tmp_path / "out", language="en")
         entry = store.con.execute(
-            "SELECT subject, details FROM custody_log WHERE action = 'feedback' ORDER BY seq DESC LIMIT 1").fetchone()
+            "SELECT subject, details FROM custody_log WHERE action = 'export-feedback' ORDER BY seq DESC LIMIT 1").fetchone()
         assert verify_store(store).ok
     assert files.html.name == "feedback_ALPHA_all_en.html"
     assert entry[0] == "ALPHA"
@@ -228,4 +228,4 @@ def test_the_notebook_widget_shows_figures_and_writes_a_logged_report(synthetic,
     write.click()
     assert "feedback_ZETA_all_en.html" in status.value
     with open_store(copy, read_only=True) as store:
-        assert store.con.execute("SELECT count(*) FROM custody_log WHERE action = 'feedback' AND subject = 'ZETA'").fetchone()[0] == 1
+        assert store.con.execute("SELECT count(*) FROM custody_log WHERE action = 'export-feedback' AND subject = 'ZETA'").fetchone()[0] == 1

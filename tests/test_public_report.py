@@ -116,13 +116,16 @@ def test_the_recompute_check_catches_an_under_suppressed_table():
 
 
 def test_combinations_of_equations_are_caught_not_only_single_ones():
-    # x + y = t, x + z = u, y - z = 0 (a total published twice): with z published, no equation has one unknown
-    # left after pass 1 would stop, but y = z and then x = t - y.
-    values = {"x": 2, "y": 7, "z": 7, "t": 9, "u": 9}
-    equations = [Equation({"x": 1, "y": 1, "t": -1}), Equation({"x": 1, "z": 1, "u": -1}), Equation({"y": 1, "z": -1})]
-    assert determined_cells(equations, {"x", "y"}) == {"x", "y"}
-    result = suppress(values, equations, threshold=5)
-    assert recompute(values, set(result.suppressed), [dict(e.terms) for e in equations]) == {}
+    # x + y = t, y + z = u, x + z = v: hiding y and z gives every equation two hidden cells, and each
+    # hidden sum includes a large count, yet the three equations together fix x, y and z.
+    values = {"x": 2, "y": 10, "z": 20, "t": 12, "u": 30, "v": 22}
+    equations = [Equation({"x": 1, "y": 1, "t": -1}), Equation({"y": 1, "z": 1, "u": -1}), Equation({"x": 1, "z": 1, "v": -1})]
+    system = [dict(e.terms) for e in equations]
+    assert recompute(values, {"x", "y", "z"}, system) == {"x": 2, "y": 10, "z": 20}
+    assert determined_cells(equations, {"x", "y", "z"}) == {"x", "y", "z"}
+    result = suppress(values, equations, threshold=5, totals={"t", "u", "v"})
+    assert {"y", "z"} < result.complementary and len(result.complementary) == 3
+    assert recompute(values, set(result.suppressed), system) == {}
 
 
 def test_random_tables_are_protected_and_the_exact_check_agrees_with_numpy():

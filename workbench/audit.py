@@ -67,6 +67,7 @@ def record_export(
     items: dict[str, str] | None = None,
     withheld: dict[str, str] | None = None,
     details: dict[str, Any] | None = None,
+    subject: str | None = None,
 ) -> Export:
     """Log one export: its row, its items and withheld counts, and a custody-log entry, all or nothing.
 
@@ -90,7 +91,7 @@ def record_export(
             "(SELECT coalesce(sum(records), 0) FROM export_withheld WHERE export_id = $1)", [export_id]).fetchone()
         entry = store.log(
             f"export-{kind.replace('_', '-')}",
-            subject=authority or destination,
+            subject=subject or authority or destination,
             details={"export_id": export_id, "destination": destination, "authority": authority, "decided_on": decided_on,
                      "selection": selection, "manifest_sha256": manifest_sha256, "records": counts[0],
                      "withheld": int(counts[1]), **(details or {})},

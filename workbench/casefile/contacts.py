@@ -99,7 +99,7 @@ def write_contact_requests(store: Store, requests: ContactRequests, out: Path, *
     from workbench.intake import sha256_file
 
     return record_export(
-        store, kind="contact_requests", destination=str(out.resolve()), authority=None, selection=selection.describe(),
+        store, kind="contact_requests", destination=str(out.resolve()), subject=requests.ngo_id, selection=selection.describe(),
         manifest_sha256=sha256_file(out),
         items={"persons": f"""SELECT p.ngo_id, any_value(p.submission_id) AS submission_id, p.person_id AS record_key, any_value(p.row_hash) AS row_hash
                              FROM active.persons p JOIN contact_request_rows r USING (person_id)

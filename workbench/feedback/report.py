@@ -20,6 +20,7 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from workbench.contracts import ContractSet
+from workbench.audit import record_export
 from workbench.errors import ReportError
 from workbench.feedback.charts import Bar, bar_chart
 from workbench.quality import Collection, Metrics, Period, collection_profile, load_metrics_config, ngo_metrics
@@ -176,7 +177,9 @@ def write_report(store: Store, ngo_id: str, out_dir: Path, *, language: str = "e
         files.sha256[files.pdf.name] = hashlib.sha256(files.pdf.read_bytes()).hexdigest()
     files.timings = {"metrics": sql_done - started, "render": rendered - sql_done, "pdf": time.perf_counter() - rendered}
     if log and not store.read_only:
-        store.log("feedback", subject=ngo_id, details={
-            "language": language, "period": period.label if period else None,
-            "submissions": metrics.submission_ids, "files": files.sha256})
+        # the report leaves the Mechanism: it is listed by `workbench audit` with the other exports
+        record_export(store, kind="feedback", destination=str(files.html.parent.resolve()), selection=f"NGO {ngo_id}", subject=ngo_id,
+                      manifest_sha256=files.sha256[files.html.name],
+                      details={"ngo_id": ngo_id, "language": language, "period": period.label if period else None,
+                               "submissions": metrics.submission_ids, "files": files.sha256})
     return files

@@ -188,7 +188,7 @@ _STEPS = {
         LEFT JOIN (SELECT * FROM active.persons WHERE submission_id IN (SELECT submission_id FROM eligible)) p
                USING (ngo_id, person_id)
         WHERE ip.submission_id IN (SELECT submission_id FROM eligible)
-          AND list_contains($roles, ip.role) """,
+          AND list_contains($roles, ip.role) AND p.consent IS DISTINCT FROM 'withdrawn'""",
 }
 
 _FINAL = {
