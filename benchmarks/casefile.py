@@ -351,13 +351,13 @@ def main() -> None:
             record_type = key.removeprefix("write ")
             rows = files[f"data/{record_type}.csv"]["rows"]
             size = files[f"data/{record_type}.csv"]["bytes"] + files[f"data/{record_type}.parquet"]["bytes"]
-            print(_row(f"  {key} (CSV, Parquet, hashes)", seconds, seconds / floor_seconds, f"{rows:,} rows, {size / 1e6:,.1f} MB"))
+            print(_row(f"  {key}", seconds, seconds / floor_seconds, f"CSV and Parquet with their SHA-256: {rows:,} rows, {size / 1e6:,.1f} MB"))
     print(_row("  custody log (export items)", timings["log"], timings["log"] / floor_seconds))
     print(_row("case file, whole package", total, whole_ratio,
                f"{whole['package_bytes'] / 1e6:,.1f} MB in {len(files) + 2} files; peak {_mib(whole['peak_bytes']):,} MiB"))
     for part, seconds in rest.items():
         print(_row(f"  {part}", seconds, seconds / floor_seconds))
-    print(_row("data-only case file (no PDF, map, timeline)", data_only["seconds"], data_only["seconds"] / floor_seconds,
+    print(_row("data-only case file (no PDF/map/timeline)", data_only["seconds"], data_only["seconds"] / floor_seconds,
                f"data part {data_seconds(data_only['timings']):.2f} s; index HTML {data_only['timings'].get('index', 0.0):.2f} s"))
     print(f"target (data part within {TARGET_RATIO:.0f}x the bare COPY): {'met' if met else 'NOT met'} ({ratio:.2f}x)")
 

@@ -349,3 +349,13 @@ def test_bad_arguments_and_bad_manifests_are_named(small_store, tmp_path):
         with pytest.raises(ManifestError, match="submission 2: .*source_confidential"):
             write_public_report(store, YEAR_2013, tmp_path / "a")
     assert not (tmp_path / "a").exists()
+
+
+def test_the_examples_in_the_docstrings_run():
+    import doctest
+
+    import workbench.public_report.report
+    import workbench.public_report.suppression
+
+    for module in (workbench.public_report.suppression, workbench.public_report.report):
+        assert doctest.testmod(module).failed == 0

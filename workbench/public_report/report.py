@@ -77,9 +77,10 @@ class CountTable:
     def equations(self) -> list[Equation]:
         """Every row sum and column sum against its total that holds for these counts.
 
-        Row cells add up to the row total, and row totals to the grand total, only where each
-        counted unit falls in one cell; an incident with two violation types does not, so such
-        a column total is left out here, and no reader can use it either.
+        A sum holds where each counted unit falls in exactly one of its cells. An incident of two
+        violation types falls in two cells of its governorate's column, so that column's sum is
+        false, left out here, and of no use to a reader either. A sum that holds by coincidence
+        is kept: a reader who tries it would get the right answer.
         """
         candidates: list[Equation] = []
         inner_rows = [r for r in self.rows.codes if r != TOTAL]

@@ -6,8 +6,8 @@ its row total, a total published twice minus itself). Only equations that really
 belong there (:func:`holds`): a reader can use exactly those to work a hidden cell out.
 
 :func:`suppress` hides every count ``0 < value < threshold`` (primary suppression), then hides
-more cells (complementary suppression) until three rules hold, checked in this order and run
-again from the first after every cell it hides, to a fixed point:
+more cells (complementary suppression) until three rules hold. They are checked in this order,
+and after any rule hides a cell the checks start again from rule 1, until none hides more:
 
 1. no equation has exactly one hidden cell (it would give that cell away);
 2. no equation pins small counts by their sum: when every hidden cell of an equation has the
