@@ -390,6 +390,7 @@ def main() -> None:
         "peak_mib": _mib(whole["peak_bytes"]),
         "data_only_seconds": round(data_only["seconds"], 3),
         "data_only_peak_mib": _mib(data_only["peak_bytes"]),
+        "data_only_timings": rounded(data_only["timings"]),
         "runs_seconds": spread,
         "out_dir": str(out) if args.out else None,
         "target": {"data_vs_floor_max": TARGET_RATIO},

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import base_manifest, make_package
+from workbench.audit import exports
 from workbench.errors import ConfigError, ManifestError, WorkbenchError
 from workbench.ingest import ingest_package
 from workbench.public_report import Equation, determined_cells, suppress, write_public_report
@@ -330,9 +331,13 @@ def test_labels_are_escaped_in_the_page(small_store, tmp_path):
         store.con.execute("UPDATE gazetteer_places SET name_en = '<script>alert(1)</script>' WHERE place_id = 'SY01'")
         report = write_public_report(store, YEAR_2013, tmp_path / "out", on=date(2025, 1, 1))
         logged = store.custody_entries()[-1]
+        listed = exports(store, kind="public_report")
+        withheld = dict(store.con.execute("SELECT reason, sum(records) FROM export_withheld GROUP BY ALL").fetchall())
     html = report.html.read_text(encoding="utf-8")
     assert "<script" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert logged.action == "public_report" and logged.details["files"] == report.sha256
+    assert logged.action == "export-public-report" and logged.details["files"] == report.sha256
+    assert listed.height == 1 and listed["records"][0] == report.incidents == 6  # the incidents it counted
+    assert withheld == {"confidential_source": 7, "source_confidential": 8, "embargo": 9}
     assert set(report.sha256) == {"public_report.html", *(f"{name}.csv" for name in report.csv)}
 
 

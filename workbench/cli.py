@@ -534,6 +534,27 @@ def contact_requests_command(
                   + (f" ({left}: not listed)" if left else "") + f"; logged as {export.export_id}")
 
 
+@app.command("public-report")
+def public_report_command(
+    period: str = typer.Option(..., "--period", help="2024, 2024-Q1, 2024-03 or 2024-01-01..2024-06-30."),
+    out: Path = typer.Option(..., "--out", help="Folder to write public_report.html and the CSV tables to."),
+    threshold: int = typer.Option(5, "--threshold", help="Smallest count published; smaller ones (and their complements) are suppressed."),
+    on: Optional[str] = typer.Option(None, "--on", help="Publication day (YYYY-MM-DD; default today): submissions embargoed past it are left out."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Write aggregate figures for publication: nothing confidential or embargoed, small cells suppressed, no NGO named."""
+    from workbench.public_report import write_public_report
+    from workbench.quality.periods import parse_period
+    from workbench.store import open_store
+    from workbench.views.selection import day
+
+    config = _settings(db)
+    with _friendly_errors(), open_store(config.db_path) as store:
+        report = write_public_report(store, parse_period(period), out, threshold=threshold, on=day(on) if on else None)
+    console.print(f"wrote {report.html} and {len(report.csv)} CSV tables: {report.incidents} incidents in scope, "
+                  f"{report.primary} cells suppressed below {threshold} and {report.complementary} more so that none can be recomputed")
+
+
 @app.command()
 def synth(
     out: Path = typer.Option(Path("build/demo"), "--out", help="Folder to write the packages to."),

@@ -86,6 +86,18 @@ CREATE TABLE IF NOT EXISTS export_items (
 CREATE TABLE IF NOT EXISTS export_withheld (
     export_id VARCHAR NOT NULL, record_type VARCHAR NOT NULL, ngo_id VARCHAR NOT NULL, reason VARCHAR NOT NULL,
     records BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS linkage_models (
+    model_id VARCHAR PRIMARY KEY, entity VARCHAR NOT NULL, trained_at TIMESTAMP NOT NULL, trained_by VARCHAR NOT NULL,
+    records BIGINT NOT NULL, config VARCHAR NOT NULL, model VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS link_pairs (
+    entity VARCHAR NOT NULL, model_id VARCHAR NOT NULL, id_l VARCHAR NOT NULL, id_r VARCHAR NOT NULL,
+    match_probability DOUBLE, match_weight DOUBLE, evidence VARCHAR);
+CREATE TABLE IF NOT EXISTS link_clusters (
+    entity VARCHAR NOT NULL, model_id VARCHAR NOT NULL, record_id VARCHAR NOT NULL, ngo_id VARCHAR NOT NULL,
+    local_id VARCHAR NOT NULL, cluster_id VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS link_decisions (
+    seq INTEGER PRIMARY KEY, entity VARCHAR NOT NULL, id_l VARCHAR NOT NULL, id_r VARCHAR NOT NULL, decision VARCHAR NOT NULL,
+    decided_at TIMESTAMP NOT NULL, decided_by VARCHAR NOT NULL, reason VARCHAR, custody_seq BIGINT NOT NULL);
 CREATE SCHEMA IF NOT EXISTS active;
 """
 

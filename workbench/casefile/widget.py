@@ -56,7 +56,11 @@ def staged_counts_by_ngo(store: Store) -> pl.DataFrame:
 
 
 def folder_name(authority: str, at: datetime | None = None) -> str:
-    """A folder name for a case file: the authority's code (letters, digits, dashes) and the UTC time."""
+    """A folder name for a case file: the authority's code (letters, digits, dashes) and the UTC time.
+
+    >>> folder_name("DE-GBA (Federal Prosecutor, Germany)", datetime(2025, 3, 1, 9, 30, 5))
+    'de-gba-20250301T093005Z'
+    """
     at = at or datetime.now(timezone.utc)
     code = re.sub(r"[^a-z0-9-]+", "_", authority_key(authority)).strip("_") or "authority"
     return f"{code}-{at:%Y%m%dT%H%M%SZ}"
@@ -117,7 +121,7 @@ def _ngo_table(plan: Plan, by_ngo: pl.DataFrame) -> str:
 def written_html(written: CaseFile, entry_hash: str | None = None) -> str:
     """Where a case file was written, its id, manifest hash and custody-log entry, as HTML."""
     e = html.escape
-    rows = [["folder", e(str(written.directory))], ["case-file id", e(written.casefile_id)],
+    rows = [["folder", e(str(written.directory.resolve()))], ["case-file id", e(written.casefile_id)],
             ["manifest SHA-256", f"<code>{e(written.manifest_sha256)}</code>"],
             ["custody-log entry", f"{written.custody_seq}" + (f" (hash <code>{e(entry_hash)}</code>)" if entry_hash else "")],
             ["records disclosed", _number(written.plan.counts["disclosed"].sum())],
@@ -140,7 +144,8 @@ class CaseFileWidget(widgets.VBox):
         con = store.con
         names = authority_names(store)
         self.authority = widgets.Combobox(options=names, value=names[0] if names else "", ensure_option=False, continuous_update=False,
-                                          placeholder="an authority's code, e.g. DE-GBA", description="Authority")
+                                          placeholder="an authority's code, e.g. DE-GBA", description="Authority",
+                                          layout=widgets.Layout(width="36em"))
         self.ngo = widgets.SelectMultiple(
             options=[(f"{ngo} · {name}", ngo) for ngo, name in con.execute(
                 "SELECT i.ngo_id, any_value(n.name) FROM active.incidents i LEFT JOIN ngos n USING (ngo_id) GROUP BY 1 ORDER BY 1").fetchall()],
@@ -165,7 +170,7 @@ class CaseFileWidget(widgets.VBox):
         if store.read_only:
             self.status.value = "<p>The store is open read-only: preview only. Open it for writing to write a case file (it is logged).</p>"
         for control in (self.authority, self.ngo, self.violation, self.governorate, self.period, self.text, self.day):
-            control.observe(self._changed, names="value")
+            control.observe(lambda _: self.refresh(), names="value")
         self.preview_button.on_click(lambda _: self.refresh())
         self.write_button.on_click(lambda _: self.write())
         super().__init__([
@@ -186,9 +191,6 @@ class CaseFileWidget(widgets.VBox):
         if not authority:
             raise WorkbenchError("choose or type an authority first (its code, such as DE-GBA)")
         return authority
-
-    def _changed(self, _change: dict) -> None:
-        self.refresh()
 
     def refresh(self) -> Plan | None:
         """Preview the case file the controls describe (writes nothing); show an error instead if there is one."""

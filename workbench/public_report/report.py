@@ -30,10 +30,12 @@ import polars as pl
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from workbench.assets import asset_path, font_face_css
+from workbench.audit import record_export
 from workbench.disclosure import Terms, terms_from_manifest
 from workbench.errors import ConfigError, ManifestError, WorkbenchError
 from workbench.public_report.suppression import Equation, Suppression, holds, suppress
 from workbench.quality.periods import Period
+from workbench.sql import sql_literal
 from workbench.store import Store
 
 HERE = Path(__file__).parent
@@ -170,11 +172,13 @@ def _terms(submission_id: int, manifest: str, store: Store) -> Terms:
         raise ManifestError(f"submission {submission_id}: {exc}") from None
 
 
-# Named steps, run as one query per table; $excluded, $start and $end are bound.
+# Named steps before each table's final query. $excluded, $start, $end and $roles are filled in
+# by :func:`_scope_sql` with literals (integers, dates and constant codes only), because the export
+# log (:func:`workbench.audit.record_export`) takes its queries as text.
 _STEPS = {
     "eligible": """SELECT submission_id FROM main.submissions
         WHERE superseded_by IS NULL AND NOT source_confidential AND NOT list_contains($excluded, submission_id)""",
-    "scope": """SELECT i.ngo_id, i.incident_id, i.date_start, i.date_precision,
+    "scope": """SELECT i.ngo_id, i.submission_id, i.incident_id, i.row_hash, i.date_start, i.date_precision,
             coalesce(i.admin1_pcode, 'unknown') AS governorate, i.violation_types
         FROM active.incidents i
         WHERE i.submission_id IN (SELECT submission_id FROM eligible)
@@ -209,11 +213,27 @@ _FINAL = {
 }
 
 
-def _query(store: Store, final: str, params: dict[str, Any]) -> list[tuple]:
+def _scope_sql(final: str, excluded: Mapping[int, str], period: Period) -> str:
+    """The named steps and one final query, with the scope's values written in as literals."""
+    def ids(which: Mapping[int, str] | list[int]) -> str:
+        return "[" + ", ".join(str(int(i)) for i in sorted(which)) + "]::INTEGER[]"
+
+    literals = {
+        "$excluded": ids(excluded),
+        "$source_confidential": ids([i for i, reason in excluded.items() if reason == "source_confidential"]),
+        "$start": f"DATE '{period.start.isoformat()}'",
+        "$end": f"DATE '{period.end.isoformat()}'",
+        "$roles": "[" + ", ".join(sql_literal(r) for r in VICTIM_ROLES) + "]",
+    }
     steps = ",\n".join(f"{name} AS ({sql})" for name, sql in _STEPS.items())
-    sql = f"WITH {steps}\n{_FINAL[final]}"
-    used = {k: v for k, v in params.items() if f"${k}" in sql}
-    return store.con.execute(sql, used).fetchall()
+    sql = f"WITH {steps}\n{final}"
+    for name, literal in literals.items():
+        sql = sql.replace(name, literal)
+    return sql
+
+
+def _query(store: Store, final: str, excluded: Mapping[int, str], period: Period) -> list[tuple]:
+    return store.con.execute(_scope_sql(_FINAL[final], excluded, period)).fetchall()
 
 
 # -- tables --------------------------------------------------------------------------------
@@ -261,20 +281,19 @@ def _months(period: Period) -> list[str]:
 
 def build_tables(store: Store, period: Period, excluded: Mapping[int, str]) -> list[CountTable]:
     """The report's tables, counted in DuckDB over the material in scope (before any suppression)."""
-    params = {"excluded": sorted(excluded), "start": period.start, "end": period.end, "roles": list(VICTIM_ROLES)}
     types, places = _violation_labels(store), _governorates(store)
     incidents = _by_type_and_place(
         "incidents_by_violation_type_and_governorate", "Incidents by violation type and governorate", "incidents",
         "An incident documented under several violation types is counted in each of their rows, so the rows "
         "add up to more than the last row, which counts each incident once.",
-        _query(store, "incidents", params), types, places)
+        _query(store, "incidents", excluded, period), types, places)
     victims = _by_type_and_place(
         "victims_by_violation_type_and_governorate", "Victims by violation type and governorate", "victims",
         "Persons documented as victims of the incidents counted above. A person linked to several incidents, "
         "or to an incident of several violation types, is counted once in each cell they fall in and once in "
         "each total, so neither the rows nor the columns need add up to their totals.",
-        _query(store, "victims", params), types, places)
-    month_values = {(TOTAL if all_months else month, TOTAL): n for all_months, month, n in _query(store, "months", params)}
+        _query(store, "victims", excluded, period), types, places)
+    month_values = {(TOTAL if all_months else month, TOTAL): n for all_months, month, n in _query(store, "months", excluded, period)}
     month_codes = (*_months(period), "other", TOTAL)
     month_labels = {m: f"{calendar.month_name[int(m[5:])]} {m[:4]}" for m in month_codes[:-2]} | {
         "other": "Other (began before the period, or date known only to the year)", TOTAL: "Total"}
@@ -283,7 +302,7 @@ def build_tables(store: Store, period: Period, excluded: Mapping[int, str]) -> l
         "Each incident is counted once, in the month it began.",
         Axis("month", "Month", month_codes, month_labels), Axis("total", "Incidents", (TOTAL,), {TOTAL: "Incidents"}),
         {(m, TOTAL): month_values.get((m, TOTAL), 0) for m in month_codes})
-    submissions, ngos = _query(store, "submissions", params)[0]
+    submissions, ngos = _query(store, "submissions", excluded, period)[0]
     received = CountTable(
         "submissions_received", "Submissions received in the period", "count",
         "Submissions received in the period whose material is in scope, and the number of NGOs that sent them.",
@@ -387,10 +406,34 @@ def write_public_report(store: Store, period: Period, out_dir: Path, *, threshol
     for path in (report.html, *report.csv.values()):
         report.sha256[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
     if log and not store.read_only:
-        store.log("public_report", subject=period.label, details={
-            "period": [period.start.isoformat(), period.end.isoformat()], "threshold": threshold, "on": on.isoformat(),
-            "excluded_submissions": sorted(excluded), "files": report.sha256})
+        _log_export(store, report, excluded, out_dir)
     return report
+
+
+# Incidents of the period left out, by NGO and reason, for the export log (never published).
+_WITHHELD_SQL = """SELECT i.ngo_id,
+        CASE WHEN s.source_confidential OR list_contains($source_confidential, i.submission_id) THEN 'source_confidential'
+             WHEN list_contains($excluded, i.submission_id) THEN 'embargo' ELSE 'confidential_source' END AS reason,
+        count(*) AS records
+    FROM active.incidents i JOIN main.submissions s USING (submission_id)
+    WHERE i.date_start <= $end AND coalesce(i.date_end, i.date_start) >= $start
+      AND (s.source_confidential OR list_contains($excluded, i.submission_id) OR coalesce(i.confidential_source, FALSE))
+    GROUP BY ALL"""
+
+
+def _log_export(store: Store, report: PublicReport, excluded: Mapping[int, str], out_dir: Path) -> None:
+    """Log the report as an export: the incidents it counted (so a later withdrawal is flagged against
+    it), the incidents it left out by reason, and the SHA-256 of every file it wrote."""
+    sums = "".join(f"{digest}  {name}\n" for name, digest in sorted(report.sha256.items()))
+    record_export(
+        store, kind="public_report", destination=str(out_dir.resolve()), subject=report.period.label,
+        selection=f"period {report.period.label}", decided_on=report.on,
+        manifest_sha256=hashlib.sha256(sums.encode("utf-8")).hexdigest(),
+        items={"incidents": _scope_sql("SELECT ngo_id, submission_id, incident_id AS record_key, row_hash FROM scope",
+                                       excluded, report.period)},
+        withheld={"incidents": _scope_sql(_WITHHELD_SQL, excluded, report.period)},
+        details={"period": [report.period.start.isoformat(), report.period.end.isoformat()],
+                 "threshold": report.threshold, "files": report.sha256})
 
 
 def _excluded_counts(store: Store, excluded: Mapping[int, str], period: Period) -> dict[str, int]:
