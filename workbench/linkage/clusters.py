@@ -1,0 +1,111 @@
+"""From scored pairs to clusters, with the analysts' decisions respected by every run.
+
+An analyst can accept a pair (the two records are the same, whatever the model says), reject it
+(they are not, whatever the model says), or split a cluster (every pair across the two parts is
+rejected). Decisions are stored with who, when and why (``link_decisions``, and the custody log),
+keyed by the records' stable ids (``NGO/local id``), so they outlive any model. Clustering keeps
+the model's pairs at or above the match threshold, drops rejected ones, adds accepted ones, takes
+connected components, and then cuts any component that still joins a rejected pair along its
+weakest links (a minimum cut that never cuts an accepted pair).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import polars as pl
+
+from workbench.errors import WorkbenchError
+from workbench.store import CustodyEntry, Store
+
+ENTITIES = ("incidents", "persons")
+DECISIONS = ("accept", "reject")
+_ACCEPTED = 1e12  # capacity of an accepted pair in a minimum cut: never cut
+
+
+@dataclass
+class Clustering:
+    """Each record's cluster (``record_id``, ``cluster_id``), and decisions that could not all hold."""
+
+    clusters: pl.DataFrame
+    conflicts: list[str] = field(default_factory=list)
+
+
+def _ordered(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a <= b else (b, a)
+
+
+def record_decision(store: Store, entity: str, id_a: str, id_b: str, decision: str, *, reason: str | None = None) -> CustodyEntry:
+    """Store an analyst's decision on a pair (``accept`` or ``reject``) with who and when, and log it."""
+    if entity not in ENTITIES:
+        raise WorkbenchError(f"unknown entity {entity!r}; known: {', '.join(ENTITIES)}")
+    if decision not in DECISIONS:
+        raise WorkbenchError(f"decision {decision!r}: a pair can only be accepted or rejected (a split rejects pairs)")
+    if id_a == id_b:
+        raise WorkbenchError(f"{id_a} cannot be linked to itself")
+    id_l, id_r = _ordered(id_a, id_b)
+    with store.transaction():
+        entry = store.log(f"link-{decision}", subject=f"{id_l} ~ {id_r}", details={"entity": entity, "reason": reason})
+        seq = store.con.execute("SELECT coalesce(max(seq), 0) + 1 FROM link_decisions").fetchone()[0]
+        store.con.execute("INSERT INTO link_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          [seq, entity, id_l, id_r, decision, entry.at, entry.actor, reason, entry.seq])
+    store.write_anchor()
+    return entry
+
+
+def split_cluster(store: Store, entity: str, part: list[str], rest: list[str], *, reason: str | None = None) -> int:
+    """Split a cluster in two: every pair across ``part`` and ``rest`` is rejected. Returns the decisions stored."""
+    if not part or not rest or set(part) & set(rest):
+        raise WorkbenchError("a split needs two non-empty parts with no record in both")
+    for a in part:
+        for b in rest:
+            record_decision(store, entity, a, b, "reject", reason=reason or "split")
+    return len(part) * len(rest)
+
+
+def decisions(store: Store, entity: str) -> pl.DataFrame:
+    """The latest decision per pair (a later decision replaces an earlier one)."""
+    return store.frame("""SELECT id_l, id_r, arg_max(decision, seq) AS decision, max(decided_at) AS decided_at,
+                                 arg_max(decided_by, seq) AS decided_by, arg_max(reason, seq) AS reason
+                          FROM link_decisions WHERE entity = ? GROUP BY id_l, id_r ORDER BY id_l, id_r""", [entity])
+
+
+def cluster(records: list[str] | pl.Series, pairs: pl.DataFrame, threshold: float, decided: pl.DataFrame) -> Clustering:
+    """Connected components of the pairs at or above ``threshold``, with ``decided`` (id_l, id_r, decision) applied.
+
+    ``pairs`` has ``unique_id_l``, ``unique_id_r`` and ``match_probability``. Every record gets a
+    cluster, alone if nothing links it; the cluster id is the smallest record id in it.
+    """
+    graph = nx.Graph()
+    graph.add_nodes_from(records)
+    kept = pairs.filter(pl.col("match_probability") >= threshold)
+    rejected = {(r["id_l"], r["id_r"]) for r in decided.filter(pl.col("decision") == "reject").iter_rows(named=True)}
+    accepted = {(r["id_l"], r["id_r"]) for r in decided.filter(pl.col("decision") == "accept").iter_rows(named=True)}
+    for a, b, p in kept.select("unique_id_l", "unique_id_r", "match_probability").iter_rows():
+        if _ordered(a, b) not in rejected:
+            graph.add_edge(a, b, capacity=float(p))
+    for a, b in accepted:
+        if a in graph and b in graph:
+            graph.add_edge(a, b, capacity=_ACCEPTED)
+    conflicts = _cut_rejected(graph, rejected)
+    rows = [(node, min(component)) for component in nx.connected_components(graph) for node in component]
+    frame = pl.DataFrame(rows, schema={"record_id": pl.String, "cluster_id": pl.String}, orient="row")
+    return Clustering(frame.sort("record_id"), conflicts)
+
+
+def _cut_rejected(graph: nx.Graph, rejected: set[tuple[str, str]]) -> list[str]:
+    """Cut the weakest links between every rejected pair still connected; say which decisions clash."""
+    conflicts = []
+    for a, b in sorted(rejected):
+        if a not in graph or b not in graph or not nx.has_path(graph, a, b):
+            continue
+        component = graph.subgraph(nx.node_connected_component(graph, a)).copy()
+        value, (side_a, _) = nx.minimum_cut(component, a, b, capacity="capacity")
+        if value >= _ACCEPTED:
+            conflicts.append(f"{a} and {b} were rejected as a pair but accepted links join them; they stay together until "
+                             "one of those decisions is changed")
+            continue
+        cut = [(u, v) for u, v in component.edges() if (u in side_a) != (v in side_a)]
+        graph.remove_edges_from(cut)
+    return conflicts

@@ -1,0 +1,145 @@
+"""Train a Splink model without labels and score candidate pairs, in a DuckDB of its own.
+
+Splink writes many working tables; it runs on a separate in-memory DuckDB so that none of them
+lands in the store. The records go in as Arrow, the scored pairs come back as a polars frame, and
+the trained model comes back as Splink's JSON (saved with the run, so it can be shown and reused).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from workbench.errors import WorkbenchError
+
+
+@dataclass
+class Scored:
+    """Pairs at or above the review threshold (``unique_id_l``, ``unique_id_r``, ``match_probability``,
+    ``match_weight``, and ``mw_<comparison>``: what each comparison added to the weight) and the trained model."""
+
+    pairs: pl.DataFrame
+    model: dict[str, Any]
+    notes: list[str]
+
+
+class _Notes(logging.Handler):
+    """Collects what Splink says (parameters it could not train, defaults it used) for the run's record."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.notes: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = " ".join(record.getMessage().split())
+        if text and text not in self.notes:
+            self.notes.append(text)
+
+
+def _listen() -> tuple[_Notes, list[tuple[logging.Logger, bool, int]]]:
+    notes, saved = _Notes(), []
+    for name in ("splink",):
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.propagate, logger.level))
+        logger.addHandler(notes)
+        logger.propagate = False  # the analyst's console is not Splink's log
+    return notes, saved
+
+
+def _restore(notes: _Notes, saved: list[tuple[logging.Logger, bool, int]]) -> None:
+    for logger, propagate, level in saved:
+        logger.removeHandler(notes)
+        logger.propagate = propagate
+        logger.setLevel(level)
+
+
+def score(
+    records: pl.DataFrame,
+    settings: dict[str, Any],
+    *,
+    training_rules: list[str],
+    deterministic_rules: list[str],
+    recall: float,
+    random_pairs: int,
+    seed: int,
+    review_threshold: float,
+    model: dict[str, Any] | None = None,
+) -> Scored:
+    """Train (unless ``model`` is given) and predict; ``records`` needs a ``unique_id`` column."""
+    from splink import DuckDBAPI, Linker
+
+    if records.height < 2:
+        return Scored(pl.DataFrame(schema={"unique_id_l": pl.String, "unique_id_r": pl.String, "match_probability": pl.Float64,
+                                           "match_weight": pl.Float64}), model or {}, ["fewer than two records: nothing to link"])
+    notes, saved = _listen()
+    con = duckdb.connect()
+    try:
+        con.register("records_arrow", records.to_arrow())
+        con.execute("CREATE TABLE records AS SELECT * FROM records_arrow")
+        con.unregister("records_arrow")
+        api = DuckDBAPI(connection=con)
+        table = api.register("records")
+        with warnings.catch_warnings():
+            # Splink warns when a level never occurs in a training block; the model still stands, and the
+            # parameters it could not estimate are shown as such in the model table
+            warnings.simplefilter("ignore")
+            if model is None:
+                linker = Linker(table, settings, log_level=logging.WARNING)
+                linker.training.estimate_probability_two_random_records_match(deterministic_rules, recall=recall)
+                linker.training.estimate_u_using_random_sampling(max_pairs=random_pairs, seed=seed)
+                for rule in training_rules:
+                    linker.training.estimate_parameters_using_expectation_maximisation(
+                        {"blocking_rule": rule, "sql_dialect": "duckdb"}, estimate_without_term_frequencies=True)
+                model = floor_m(linker.misc.save_model_to_json())
+                linker = Linker(table, model, log_level=logging.WARNING)
+            else:
+                linker = Linker(table, model, log_level=logging.WARNING)
+            predictions = linker.inference.predict(threshold_match_probability=review_threshold)
+            weights = [f"mw_{c['output_column_name']}" for c in model["comparisons"]]
+            pairs = con.execute(
+                f"SELECT unique_id_l, unique_id_r, match_probability, match_weight, {', '.join(weights)} "
+                f"FROM {predictions.physical_name}").pl()
+    except duckdb.Error as exc:
+        raise WorkbenchError(f"linkage failed in DuckDB: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+        _restore(notes, saved)
+    return Scored(pairs, json.loads(json.dumps(model, default=str)), notes.notes)
+
+
+#: The least m probability a level keeps after training: EM drives the m of levels that matches never
+#: show in the training blocks towards zero, which would make one miscoded field veto any match.
+M_FLOOR = 0.005
+
+
+def floor_m(model: dict[str, Any], floor: float = M_FLOOR) -> dict[str, Any]:
+    """The model with every trained m probability at least ``floor``, each comparison's m summing to 1 again."""
+    for comparison in model.get("comparisons", []):
+        levels = [lv for lv in comparison.get("comparison_levels", []) if not lv.get("is_null_level") and lv.get("m_probability") is not None]
+        if not levels:
+            continue
+        raised = [max(float(lv["m_probability"]), floor) for lv in levels]
+        total = sum(raised)
+        for level, m in zip(levels, raised):
+            level["m_probability"] = m / total
+    return model
+
+
+def model_parameters(model: dict[str, Any]) -> pl.DataFrame:
+    """The trained model as a table: per comparison and level, m, u and the Bayes factor (m / u)."""
+    rows = []
+    for comparison in model.get("comparisons", []):
+        for level in comparison.get("comparison_levels", []):
+            if level.get("is_null_level"):
+                continue
+            m, u = level.get("m_probability"), level.get("u_probability")
+            rows.append({"comparison": comparison.get("output_column_name"), "level": level.get("label_for_charts"),
+                         "m": m, "u": u, "bayes_factor": (m / u) if m is not None and u else None})
+    return pl.DataFrame(rows, schema={"comparison": pl.String, "level": pl.String, "m": pl.Float64, "u": pl.Float64,
+                                      "bayes_factor": pl.Float64})
