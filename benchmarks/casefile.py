@@ -1,4 +1,4 @@
-"""A case file of about 100,000 incidents and their source hashes from a large store, against DuckDB's bare COPY of the same rows.
+"""A case file of ~100,000 incidents and their source hashes from a large store, against DuckDB's bare COPY of the same rows.
 
     python benchmarks/casefile.py [--incidents 1000000] [--ngos 10] [--select 100000] [--store PATH] [--out DIR] [--repeat 3] [--json]
 
@@ -12,8 +12,8 @@ package's disclosure terms (as ``write_benchmark_package`` writes them) allow DE
 else; nothing is changed in them. Building the store is not timed (its time is shown);
 ``--store PATH`` keeps it and reuses it on the next run.
 
-The case file is for DE-GBA, over a period across all NGOs (from the first day to the day before
-which about ``--select`` incidents start). About 3 % of the incidents are confidential-source, so
+The case file is for DE-GBA, over a period across all NGOs: from the earliest incident to the day
+by which about ``--select`` incidents have started. About 3 % of the incidents are confidential-source, so
 they and their sources are withheld; the rest is disclosed.
 
 1. floor: DuckDB's bare ``COPY (SELECT <the case file's columns> FROM active.incidents WHERE
@@ -169,6 +169,8 @@ def build_store(db: Path, wanted: dict[str, int], select: int) -> dict:
         total, sources, first, last = store.con.execute(
             "SELECT count(*), (SELECT count(*) FROM active.sources), min(date_start), quantile_disc(date_start, ?) FROM active.incidents",
             [min(1.0, select / sum(wanted.values()))]).fetchone()
+    if not sources:
+        raise WorkbenchError(f"the store {db} holds no sources (built by another benchmark?); pass a new --store path")
     return {"built_ngos": len(missing), "generate_seconds": generate, "ingest_seconds": ingest, "incidents": total, "sources": sources,
             "period": f"{first.isoformat()}..{last.isoformat()}"}
 

@@ -112,7 +112,7 @@ def test_nobody_who_withdrew_consent_or_cannot_be_reached_is_listed(synth_store)
 
 def test_roles_narrow_the_list(synth_store):
     witnesses = contact_requests(synth_store, "ALPHA", roles=("witness",))
-    assert witnesses.requests.height and all(r == ["witness"] for r in witnesses.requests["roles"])
+    assert witnesses.requests.height and all(r == ["witness"] for r in witnesses.requests["roles"].to_list())
     assert set(witnesses.requests["person_id"]) == set(expected(synth_store, "ALPHA", roles={"witness"})["listed"])
     perpetrators = contact_requests(synth_store, "ALPHA", roles=("alleged_perpetrator",))
     assert perpetrators.requests.height == 0

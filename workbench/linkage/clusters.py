@@ -71,15 +71,34 @@ def decisions(store: Store, entity: str) -> pl.DataFrame:
                           FROM link_decisions WHERE entity = ? GROUP BY id_l, id_r ORDER BY id_l, id_r""", [entity])
 
 
-def cluster(records: list[str] | pl.Series, pairs: pl.DataFrame, threshold: float, decided: pl.DataFrame) -> Clustering:
+def mutual_best(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Only the pairs where each record is the other's best match among the other NGO's records.
+
+    An NGO lists a person once per submission, so a person has at most one record per NGO: when
+    two of an NGO's records both look like one record of another NGO, only the better one can be it.
+    Ties keep the smaller id, so the result does not depend on the order of the pairs.
+    """
+    ngo = lambda c: pl.col(c).str.split("/").list.first()  # noqa: E731  (record ids are "NGO/local id")
+    ranked = pairs.with_columns(ngo("unique_id_l").alias("_ngo_l"), ngo("unique_id_r").alias("_ngo_r"))
+    best_for_l = pl.col("match_probability").rank("ordinal", descending=True).over("unique_id_l", "_ngo_r")
+    best_for_r = pl.col("match_probability").rank("ordinal", descending=True).over("unique_id_r", "_ngo_l")
+    ordered = ranked.sort(["match_probability", "unique_id_l", "unique_id_r"], descending=[True, False, False])
+    return ordered.filter((best_for_l == 1) & (best_for_r == 1)).drop("_ngo_l", "_ngo_r")
+
+
+def cluster(records: list[str] | pl.Series, pairs: pl.DataFrame, threshold: float, decided: pl.DataFrame, *,
+            one_per_ngo: bool = False) -> Clustering:
     """Connected components of the pairs at or above ``threshold``, with ``decided`` (id_l, id_r, decision) applied.
 
     ``pairs`` has ``unique_id_l``, ``unique_id_r`` and ``match_probability``. Every record gets a
-    cluster, alone if nothing links it; the cluster id is the smallest record id in it.
+    cluster, alone if nothing links it; the cluster id is the smallest record id in it. With
+    ``one_per_ngo``, only mutual best pairs between two NGOs are kept (see :func:`mutual_best`).
     """
     graph = nx.Graph()
     graph.add_nodes_from(records)
     kept = pairs.filter(pl.col("match_probability") >= threshold)
+    if one_per_ngo:
+        kept = mutual_best(kept)
     rejected = {(r["id_l"], r["id_r"]) for r in decided.filter(pl.col("decision") == "reject").iter_rows(named=True)}
     accepted = {(r["id_l"], r["id_r"]) for r in decided.filter(pl.col("decision") == "accept").iter_rows(named=True)}
     for a, b, p in kept.select("unique_id_l", "unique_id_r", "match_probability").iter_rows():

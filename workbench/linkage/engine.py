@@ -70,8 +70,15 @@ def score(
     seed: int,
     review_threshold: float,
     model: dict[str, Any] | None = None,
+    labels: pl.DataFrame | None = None,
+    min_labels: int = 20,
 ) -> Scored:
-    """Train (unless ``model`` is given) and predict; ``records`` needs a ``unique_id`` column."""
+    """Train (unless ``model`` is given) and predict; ``records`` needs a ``unique_id`` column.
+
+    ``labels`` (``unique_id_l``, ``unique_id_r``) are pairs known to match without the model (such as
+    the same pseudonym in a shared keyed scheme); with at least ``min_labels`` of them, the m
+    probabilities are estimated from them instead of by expectation maximisation.
+    """
     from splink import DuckDBAPI, Linker
 
     if records.height < 2:
@@ -93,9 +100,14 @@ def score(
                 linker = Linker(table, settings, log_level=logging.WARNING)
                 linker.training.estimate_probability_two_random_records_match(deterministic_rules, recall=recall)
                 linker.training.estimate_u_using_random_sampling(max_pairs=random_pairs, seed=seed)
-                for rule in training_rules:
-                    linker.training.estimate_parameters_using_expectation_maximisation(
-                        {"blocking_rule": rule, "sql_dialect": "duckdb"}, estimate_without_term_frequencies=True)
+                if labels is not None and labels.height >= min_labels:
+                    con.register("labels_arrow", labels.select("unique_id_l", "unique_id_r").to_arrow())
+                    con.execute("CREATE TABLE pair_labels AS SELECT * FROM labels_arrow")
+                    linker.training.estimate_m_from_pairwise_labels("pair_labels")
+                else:
+                    for rule in training_rules:
+                        linker.training.estimate_parameters_using_expectation_maximisation(
+                            {"blocking_rule": rule, "sql_dialect": "duckdb"}, estimate_without_term_frequencies=True)
                 model = floor_m(linker.misc.save_model_to_json())
                 linker = Linker(table, model, log_level=logging.WARNING)
             else:
@@ -119,12 +131,14 @@ M_FLOOR = 0.005
 
 
 def floor_m(model: dict[str, Any], floor: float = M_FLOOR) -> dict[str, Any]:
-    """The model with every trained m probability at least ``floor``, each comparison's m summing to 1 again."""
+    """The model with every m probability at least ``floor`` (an unknown one too, in a comparison where
+    some were learnt), each comparison's m summing to 1 again."""
     for comparison in model.get("comparisons", []):
-        levels = [lv for lv in comparison.get("comparison_levels", []) if not lv.get("is_null_level") and lv.get("m_probability") is not None]
-        if not levels:
-            continue
-        raised = [max(float(lv["m_probability"]), floor) for lv in levels]
+        levels = [lv for lv in comparison.get("comparison_levels", []) if not lv.get("is_null_level")]
+        if not any(lv.get("m_probability") is not None for lv in levels):
+            continue  # nothing was learnt for this comparison: Splink's defaults stand, and the notes say so
+        # a level never seen among matches (m unknown) is rare among them: it gets the floor
+        raised = [max(float(lv["m_probability"] if lv.get("m_probability") is not None else 0.0), floor) for lv in levels]
         total = sum(raised)
         for level, m in zip(levels, raised):
             level["m_probability"] = m / total

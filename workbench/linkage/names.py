@@ -59,8 +59,12 @@ _DIN_COMPOUND = re.compile(r"^(?P<head>[a-z]{3,}?)(?:[aeiou]?[dl]-?d?|[aeiou]?d)
 _DIN_ALONE = re.compile(r"^(?:[aeiou][dl]d?)(?:din|deen|dine)$")
 
 
-def _letters(text: str) -> str:
-    """Text with one spelling per letter, lower case, and every mark and separator made a space."""
+def fold_text(text: str) -> str:
+    """Text with one spelling per letter, lower case, every separator a space (no name rules).
+
+    >>> fold_text("Al-Ḥasan's_name"), fold_text("الإسم")
+    ('al hasans name', 'الاسم')
+    """
     text = unicodedata.normalize("NFKC", text)
     text = _ARABIC_MARKS.sub("", text).translate(_ARABIC_LETTERS)
     text = text.casefold().translate(_LATIN_LETTERS)
@@ -112,7 +116,7 @@ def name_tokens(text: str) -> list[str]:
     >>> name_tokens("Abd al-Rahman ibn Yusuf el Khatib")
     ['abd', 'rahman', 'yusuf', 'khatib']
     """
-    raw = [part for token in _letters(text).split() for part in _split_compound(token)]
+    raw = [part for token in fold_text(text).split() for part in _split_compound(token)]
     kept: list[str] = []
     for i, token in enumerate(raw):
         following = raw[i + 1] if i + 1 < len(raw) else ""

@@ -18,6 +18,7 @@ import polars as pl
 
 from workbench.errors import WorkbenchError
 from workbench.linkage import incidents as incident_rules
+from workbench.linkage import persons as person_rules
 from workbench.linkage.clusters import cluster, decisions
 from workbench.linkage.config import LinkageConfig, load_linkage_config
 from workbench.linkage.engine import model_parameters, score
@@ -67,10 +68,41 @@ def link_incidents(store: Store, *, config: LinkageConfig | None = None, retrain
                       scored, cfg, records, timings)
 
 
-def _store_run(store: Store, entity: str, records: pl.DataFrame, scored, cfg: dict[str, Any], count: int,
-               timings: dict[str, float]) -> LinkRun:
+def link_persons(store: Store, *, config: LinkageConfig | None = None, retrain: bool = True) -> LinkRun:
+    """Link the current persons of every NGO (see :mod:`workbench.linkage.persons`); link incidents first."""
+    if store.read_only:
+        raise WorkbenchError("linkage stores its pairs and clusters; open the store for writing (not read-only)")
+    config = config or load_linkage_config()
+    cfg = config.persons
+    timings: dict[str, float] = {}
     clock = time.perf_counter()
-    clustering = cluster(records["unique_id"], scored.pairs, cfg["match_threshold"], decisions(store, entity))
+    records = person_rules.prepare(store)
+    frame = store.frame("SELECT * FROM link_persons")
+    timings["prepare"] = time.perf_counter() - clock
+    model = None if retrain else latest_model(store, "persons")
+    shared = person_rules.shared_pseudonyms(store)
+    clock = time.perf_counter()
+    scored = score(frame, person_rules.settings(cfg), training_rules=person_rules.TRAINING_RULES,
+                   deterministic_rules=person_rules.DETERMINISTIC_RULES, recall=0.7, random_pairs=cfg["random_pairs"],
+                   seed=cfg["seed"], review_threshold=cfg["review_threshold"], model=model, labels=shared)
+    # the same pseudonym in a shared keyed scheme is the same person, whatever the attributes say
+    outright = shared.with_columns(pl.lit(1.0).alias("match_probability"), pl.lit(None, pl.Float64).alias("match_weight"))
+    scored.pairs = pl.concat([scored.pairs.join(shared, on=["unique_id_l", "unique_id_r"], how="anti"),
+                              outright.join(shared.head(0), on=["unique_id_l", "unique_id_r"], how="anti")], how="diagonal_relaxed")
+    timings["train and score"] = time.perf_counter() - clock
+    return _store_run(store, "persons", frame.select("unique_id", "ngo_id", "person_id").rename({"person_id": "local_id"}),
+                      scored, cfg, records, timings, one_per_ngo=True)
+
+
+def link_all(store: Store, *, config: LinkageConfig | None = None, retrain: bool = True) -> tuple[LinkRun, LinkRun]:
+    """Incidents, then persons (whose comparison uses the incident clusters)."""
+    return link_incidents(store, config=config, retrain=retrain), link_persons(store, config=config, retrain=retrain)
+
+
+def _store_run(store: Store, entity: str, records: pl.DataFrame, scored, cfg: dict[str, Any], count: int,
+               timings: dict[str, float], *, one_per_ngo: bool = False) -> LinkRun:
+    clock = time.perf_counter()
+    clustering = cluster(records["unique_id"], scored.pairs, cfg["match_threshold"], decisions(store, entity), one_per_ngo=one_per_ngo)
     timings["cluster"] = time.perf_counter() - clock
     clock = time.perf_counter()
     at = datetime.now(timezone.utc)
