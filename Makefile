@@ -57,6 +57,7 @@ benchmarks: $(STAMP) browser
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/feedback.py
 	$(BIN)/python benchmarks/views.py
+	$(BIN)/python benchmarks/casefile.py
 
 # Re-pin every transitive dependency after changing a pin in pyproject.toml.
 lock:

@@ -114,3 +114,41 @@ def test_views_benchmark_measures_every_view_beside_an_empty_one(tmp_path):
     assert all(ratio > 0 for ratio in summary["ratios"].values())
     assert sorted(p.name for p in (tmp_path / "out").glob("*.html")) == ["map-empty.html", "map.html", "timeline-empty.html", "timeline.html"]
     assert any(line.startswith("targets: map HTML under 20 MB ") for line in lines)
+
+
+CASEFILE_KEYS = {
+    "benchmark", "incidents", "ngos", "sources", "authority", "period", "store_built_ngos", "build_seconds", "records", "withheld",
+    "floor_seconds", "floor_parts", "floor_bytes", "data_seconds", "data_timings", "data_vs_floor", "data_bytes", "data_peak_mib",
+    "whole_seconds", "whole_timings", "whole_vs_floor", "package_bytes", "peak_mib", "files", "target", "target_met",
+}
+
+
+@pytest.mark.slow
+def test_casefile_benchmark_writes_the_rows_the_floor_writes(tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "casefile.py"), "--incidents", "3000", "--ngos", "2", "--select", "300", "--repeat", "1",
+         "--json", "--store", str(tmp_path / "store.duckdb"), "--out", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert CASEFILE_KEYS <= set(summary)
+    assert (summary["benchmark"], summary["incidents"], summary["ngos"], summary["store_built_ngos"]) == ("casefile", 3000, 2, 2)
+    assert summary["sources"] > 3000 * 0.9  # about 1.05 sources per incident
+    records, withheld = summary["records"], summary["withheld"]
+    assert 250 <= records["incidents"] <= 350 and withheld["incidents"] > 0  # ~300 selected, ~3 % confidential-source
+    assert records["sources"] > 0 and withheld["sources"] > 0
+    files = summary["files"]
+    assert files["data/incidents.csv"]["rows"] == files["data/incidents.parquet"]["rows"] == records["incidents"]
+    assert files["data/sources.parquet"]["rows"] == records["sources"]
+    assert {"index.pdf", "map.html", "timeline.html"} <= set(files)
+    assert (out / "casefile-whole-1" / "manifest.json").is_file() and (out / "casefile-data-1" / "data" / "sources.csv").is_file()
+    assert not (out / "casefile-data-1" / "index.pdf").exists()
+    assert sorted(p.name for p in (out / "floor-1").iterdir()) == ["incidents.csv", "incidents.parquet", "sources.csv", "sources.parquet"]
+    assert summary["floor_seconds"] > 0 and summary["whole_seconds"] > summary["data_seconds"] > 0
+    assert set(summary["data_timings"]) >= {"decide", "log", "write incidents", "write sources"}
+    assert summary["data_vs_floor"] == pytest.approx(summary["data_seconds"] / summary["floor_seconds"], rel=0.01)
+    assert isinstance(summary["target_met"], bool) and summary["target"] == {"data_vs_floor_max": 3.0}
+    assert any(line.startswith("target (data part within 3x the bare COPY): ") for line in lines)

@@ -556,6 +556,93 @@ def public_report_command(
 
 
 @app.command()
+def link(
+    entity: str = typer.Option("all", "--entity", help="incidents, persons, or all (incidents first: persons use their clusters)."),
+    reuse_model: bool = typer.Option(False, "--reuse-model", help="Score with the last trained model instead of training again."),
+    truth: Optional[Path] = typer.Option(None, "--evaluate", help="A ground-truth folder (as `workbench synth` writes) to score the result against."),
+    show_model: bool = typer.Option(False, "--show-model", help="Print the model's m, u and Bayes factor per comparison level."),
+    db: Optional[Path] = DbOption, as_json: bool = JsonOption,
+) -> None:
+    """Link the same incident (and the same person) reported by several NGOs; every NGO's record is kept."""
+    from workbench.linkage.evaluate import scores, truth_table
+    from workbench.linkage.run import link_incidents, link_persons
+    from workbench.store import open_store
+
+    if entity not in ("incidents", "persons", "all"):
+        raise typer.BadParameter("--entity is incidents, persons or all")
+    config = _settings(db)
+    results = []
+    with _friendly_errors(), open_store(config.db_path) as store:
+        runs = []
+        if entity in ("incidents", "all"):
+            runs.append(link_incidents(store, retrain=not reuse_model))
+        if entity in ("persons", "all"):
+            runs.append(link_persons(store, retrain=not reuse_model))
+        for run in runs:
+            result = {"entity": run.entity, "model_id": run.model_id, "records": run.records, "pairs_for_review": run.pairs,
+                      "linked_pairs": run.linked_pairs, "clusters": run.clusters, "multi_record_clusters": run.multi_record_clusters,
+                      "seconds": {k: round(v, 2) for k, v in run.timings.items()}, "notes": run.notes}
+            if truth is not None:
+                predicted = store.frame("SELECT record_id, cluster_id FROM link_clusters WHERE entity = ?", [run.entity])
+                result["evaluation"] = scores(predicted, truth_table(truth, run.entity))
+            results.append((run, result))
+    if as_json:
+        print(json.dumps([r for _, r in results], ensure_ascii=False, default=str))
+        return
+    for run, result in results:
+        console.print(f"{run.entity}: {run.records} records, {run.linked_pairs} pairs linked, {run.multi_record_clusters} clusters of "
+                      f"two or more ({run.clusters} in all), {run.pairs} pairs kept for review; model {run.model_id}")
+        if "evaluation" in result:
+            for kind in ("pairwise", "cluster"):
+                e = result["evaluation"][kind]
+                console.print(f"  {kind}: precision {e['precision']:.3f}, recall {e['recall']:.3f}, F1 {e['f1']:.3f}")
+        for note in run.notes:
+            console.print(f"  [yellow]note[/]: {note}", highlight=False)
+        if show_model:
+            console.print(_frame_table(run.parameters, title=f"{run.entity} model"))
+
+
+@app.command("link-decision")
+def link_decision(
+    first: str = typer.Argument(..., help="A record id as NGO/local id, e.g. ALPHA/ALPHA-2014-0094."),
+    second: str = typer.Argument(..., help="The other record id."),
+    decision: str = typer.Option(..., "--decision", help="accept (they are the same) or reject (they are not)."),
+    entity: str = typer.Option("incidents", "--entity", help="incidents or persons."),
+    reason: Optional[str] = typer.Option(None, "--reason", help="Why, for the next analyst."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Record an analyst's decision on a pair; every later linkage run respects it."""
+    from workbench.linkage.clusters import record_decision
+    from workbench.store import open_store
+
+    config = _settings(db)
+    with _friendly_errors(), open_store(config.db_path) as store:
+        entry = record_decision(store, entity, first, second, decision, reason=reason)
+    console.print(f"recorded: {decision} {first} ~ {second} (custody log entry {entry.seq}, by {entry.actor}); "
+                  "it takes effect at the next `workbench link`")
+
+
+@app.command()
+def pseudonymise(
+    file: Path = typer.Argument(..., help="CSV or XLSX of persons with their names (stays with the NGO)."),
+    key: Path = typer.Option(..., "--key", help="Key file shared by the NGOs that want their pseudonyms to match (at least 32 bytes)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="File to write (default: FILE with -pseudonymised before the suffix)."),
+    name_column: Optional[list[str]] = typer.Option(None, "--name-column", help="Name column(s), in order (default: found from the header)."),
+    prefix: str = typer.Option("PS-", "--prefix", help="Prefix of the keyed pseudonyms."),
+) -> None:
+    """For NGOs: replace names by a keyed pseudonym and a keyed Bloom-filter encoding (CLK); the names never leave."""
+    from workbench.linkage.clk import pseudonymise_file
+
+    out = out or file.with_name(f"{file.stem}-pseudonymised{file.suffix}")
+    with _friendly_errors():
+        report = pseudonymise_file(file, key, out, name_columns=name_column or None, prefix=prefix)
+    console.print(f"wrote {report.out}: {report.encoded} of {report.rows} rows encoded from {', '.join(report.name_columns)}"
+                  + (f"; {report.empty_names} rows without a name" if report.empty_names else ""))
+    if report.name_like_kept:
+        console.print(f"[yellow]check before sharing[/]: columns kept whose header mentions a name: {', '.join(report.name_like_kept)}")
+
+
+@app.command()
 def synth(
     out: Path = typer.Option(Path("build/demo"), "--out", help="Folder to write the packages to."),
     seed: int = typer.Option(2011, help="Random seed; the same seed gives the same bytes."),

@@ -32,7 +32,7 @@ import json
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import cache, cached_property
 from typing import Any
 
@@ -392,8 +392,10 @@ def record_update(
         raise WorkbenchError(f"submission {submission_id} is not one of {ngo_id}'s submissions")
     with store.transaction():
         seq = store.con.execute("SELECT coalesce(max(seq), 0) + 1 FROM disclosure_updates").fetchone()[0]
-        store.con.execute("INSERT INTO disclosure_updates VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?, 0)",
-                          [seq, ngo_id, submission_id, authority, key, decision, store.user, reference, note])
+        # naive UTC, as every time in the store: now()::TIMESTAMP would be the session's local time
+        at = datetime.now(timezone.utc).replace(tzinfo=None)
+        store.con.execute("INSERT INTO disclosure_updates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                          [seq, ngo_id, submission_id, authority, key, decision, at, store.user, reference, note])
         flagged = withdrawal_flags(store, update_seq=seq) if decision == "withdrawn" else pl.DataFrame()
         entry = store.log(
             f"disclosure-{decision}", subject=authority, submission_id=submission_id,

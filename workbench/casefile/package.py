@@ -291,16 +291,18 @@ def _write_data(store: Store, directory: Path, config: CaseFileConfig, *, xlsx: 
         columns = export_columns(store, record_type, config)
         keys = dict.fromkeys(("ngo_id", *store.contracts.contract(record_type).primary_key))
         order = ", ".join(quote_ident(c) for c in keys)
-        rows = f"FROM cf_{record_type} WHERE reason IS NULL ORDER BY {order}, submission_id"
         plain = ", ".join(quote_ident(c) for c, _ in columns)
+        # sorted once; both copies keep the table's order (DuckDB preserves insertion order)
+        store.con.execute(f"CREATE OR REPLACE TEMP TABLE cf_out_{record_type} AS SELECT {plain} FROM cf_{record_type} "
+                          f"WHERE reason IS NULL ORDER BY {order}, submission_id")
         parquet = directory / "data" / f"{record_type}.parquet"
         csv = directory / "data" / f"{record_type}.csv"
-        store.con.execute(f"COPY (SELECT {plain} {rows}) TO {sql_literal(str(parquet))} (FORMAT parquet, COMPRESSION zstd)")
+        store.con.execute(f"COPY cf_out_{record_type} TO {sql_literal(str(parquet))} (FORMAT parquet, COMPRESSION zstd)")
         neutral = ", ".join(csv_column_sql(c, t) for c, t in columns)
-        store.con.execute(f"COPY (SELECT {neutral} {rows}) TO {sql_literal(str(csv))} (FORMAT csv, HEADER true)")
-        count = store.con.execute(f"SELECT count(*) FROM cf_{record_type} WHERE reason IS NULL").fetchone()[0]
+        store.con.execute(f"COPY (SELECT {neutral} FROM cf_out_{record_type}) TO {sql_literal(str(csv))} (FORMAT csv, HEADER true)")
+        count = store.con.execute(f"SELECT count(*) FROM cf_out_{record_type}").fetchone()[0]
         files += [file_entry(directory, parquet, count), file_entry(directory, csv, count)]
-        sheets[record_type] = f"SELECT {plain} {rows}"
+        sheets[record_type] = f"SELECT * FROM cf_out_{record_type}"
         timings[f"write {record_type}"] = time.perf_counter() - clock
     if xlsx:
         clock = time.perf_counter()

@@ -22,7 +22,6 @@ from workbench.errors import ReportError
 from workbench.sql import quote_ident
 
 FORMULA_STARTS = "=+-@\t\r\uff1d\uff0b\uff0d\uff20"
-_PATTERN = "^[" + FORMULA_STARTS.replace("-", "\\-") + "]"
 #: The most rows one XLSX sheet holds.
 XLSX_MAX_ROWS = 1_048_575
 
@@ -43,11 +42,11 @@ def csv_column_sql(column: str, duckdb_type: str) -> str:
         text = ident
     else:
         return ident
-    return f"CASE WHEN regexp_matches({text}, {_sql_pattern()}) THEN '''' || {text} ELSE {text} END AS {ident}"
+    return f"CASE WHEN left({text}, 1) IN ({_SQL_STARTS}) THEN '''' || {text} ELSE {text} END AS {ident}"
 
 
-def _sql_pattern() -> str:
-    return "'" + _PATTERN.replace("'", "''") + "'"
+# each character as a SQL literal; tab and carriage return through chr(), which reads better than raw bytes
+_SQL_STARTS = ", ".join(f"chr({ord(c)})" if c in "\t\r" else f"'{c}'" for c in FORMULA_STARTS)
 
 
 def write_xlsx(con: duckdb.DuckDBPyConnection, sheets: dict[str, str], path: Path) -> None:

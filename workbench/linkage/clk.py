@@ -33,7 +33,7 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 from workbench.fileformats import XLSX_EXTENSIONS, detect_delimiter, detect_encoding, read_xlsx
-from workbench.linkage.names import fold_text, name_tokens, normalise_name, skeleton
+from workbench.linkage.names import fold_text, name_tokens, skeleton_word
 from workbench.sql import quote_ident
 
 BITS = 1024
@@ -78,17 +78,21 @@ def qgrams(text: str, q: int = Q) -> set[str]:
     >>> sorted(qgrams("Ali"))
     ['n a', 'nal', 'ni ', 'nli', 's a', 'sal', 'sl ']
     """
+    return {gram for token in name_tokens(text) for gram in _token_qgrams(token, q)}
+
+
+def _token_qgrams(token: str, q: int) -> set[str]:
+    pad = " " * (q - 1)
     grams: set[str] = set()
-    for tag, words in (("n", name_tokens(text)), ("s", skeleton(text).split())):
-        for word in words:
-            padded = " " * (q - 1) + word + " " * (q - 1)
-            grams.update(tag + padded[i:i + q] for i in range(len(padded) - q + 1))
+    for tag, word in (("n", token), ("s", skeleton_word(token))):
+        padded = pad + word + pad
+        grams.update(tag + padded[i:i + q] for i in range(len(padded) - q + 1))
     return grams
 
 
 class ClkEncoder:
-    """CLKs and pseudonyms under one key, with the bit positions of each q-gram remembered, so a
-    file of a hundred thousand names costs a few thousand HMACs per distinct q-gram, not per row."""
+    """CLKs and pseudonyms under one key, with the bits of each q-gram and of each name token
+    remembered: a file of a hundred thousand names costs HMACs per distinct q-gram, not per row."""
 
     def __init__(self, key: bytes, *, bits: int = BITS, hashes: int = HASHES, q: int = Q):
         _check_key(key)
@@ -98,6 +102,7 @@ class ClkEncoder:
         self._bloom_keys = [_subkey(key, b"workbench clk-%d" % (i + 1)) for i in range(blocks)]
         self._pseudonym_key = _subkey(key, b"workbench pseudonym")
         self._masks: dict[str, int] = {}
+        self._token_masks: dict[str, int] = {}  # a set of q-grams is the union of its tokens' sets
 
     def _mask(self, gram: str) -> int:
         """The bits one tagged q-gram sets. Each position is an independent keyed draw ("random
@@ -115,17 +120,27 @@ class ClkEncoder:
 
     def clk(self, text: str) -> bytes:
         """The CLK of a name: ``bits // 8`` bytes, all zero for a name with no letters."""
-        filter_ = 0
-        for gram in qgrams(text, self.q):
-            filter_ |= self._mask(gram)
-        return filter_.to_bytes(self.bits // 8, "big")
+        return self._filter(name_tokens(text))
 
     def pseudonym(self, text: str, prefix: str = "PS-") -> str:
         """The exact keyed pseudonym of a name: equal exactly when the normalised names are equal."""
-        name = normalise_name(text)
-        if not name:
+        return self._pseudonym(name_tokens(text), prefix)
+
+    def _filter(self, tokens: list[str]) -> bytes:
+        filter_ = 0
+        for token in tokens:
+            if (mask := self._token_masks.get(token)) is None:
+                mask = 0
+                for gram in _token_qgrams(token, self.q):
+                    mask |= self._mask(gram)
+                self._token_masks[token] = mask
+            filter_ |= mask
+        return filter_.to_bytes(self.bits // 8, "big")
+
+    def _pseudonym(self, tokens: list[str], prefix: str) -> str:
+        if not tokens:
             raise ValueError("a name with no letters has no pseudonym")
-        digest = hmac.new(self._pseudonym_key, name.encode("utf-8"), hashlib.sha256).hexdigest()
+        digest = hmac.new(self._pseudonym_key, " ".join(tokens).encode("utf-8"), hashlib.sha256).hexdigest()
         return prefix + digest[:PSEUDONYM_HEX]
 
 
@@ -373,14 +388,14 @@ def pseudonymise_file(path: Path, key_path: Path, out: Path, *, name_columns: li
             if len(row) > width:
                 raise PseudonymiseError(f"{path.name}, row {number}: {len(row)} cells under {width} headers")
             row = row + [""] * (width - len(row))
-            name = " ".join(row[i] for i in chosen)
+            tokens = name_tokens(" ".join(row[i] for i in chosen))
             counts["rows"] += 1
-            if normalise_name(name) in _PLACEHOLDERS or not normalise_name(name):
+            if not tokens or " ".join(tokens) in _PLACEHOLDERS:
                 counts["empty"] += 1
                 codes = ["", ""]
             else:
                 counts["encoded"] += 1
-                codes = [encoder.pseudonym(name, prefix), base64.b64encode(encoder.clk(name)).decode("ascii")]
+                codes = [encoder._pseudonym(tokens, prefix), base64.b64encode(encoder._filter(tokens)).decode("ascii")]
             yield [row[i] for i in kept if i < first] + codes + [row[i] for i in kept if i > first]
 
     as_xlsx = out.suffix.lower() in XLSX_EXTENSIONS

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Harakat and tanween, superscript alef, and the Quranic annotation marks: pronunciation, not spelling.
 _ARABIC_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
@@ -36,6 +37,8 @@ _ARABIC_LETTERS = str.maketrans({
 _LATIN_LETTERS = str.maketrans({"ş": "sh", "ș": "sh", "ç": "ch", "ı": "i", "ø": "o", "đ": "d", "ł": "l",
                                 "æ": "ae", "œ": "oe", "ð": "d", "þ": "th"})
 
+# Combining accents of Latin (and Cyrillic and Greek) letters, as NFD writes them apart.
+_LATIN_ACCENTS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 # Apostrophes and ayn/hamza signs mark a sound inside one word (Sa'id, Ja'far): joined, not split.
 _APOSTROPHES = re.compile("['’‘`´ʹʻʼʽʾʿˈ′]")
 _NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
@@ -68,33 +71,35 @@ def fold_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _ARABIC_MARKS.sub("", text).translate(_ARABIC_LETTERS)
     text = text.casefold().translate(_LATIN_LETTERS)
-    text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    text = _LATIN_ACCENTS.sub("", unicodedata.normalize("NFD", text))
     text = _APOSTROPHES.sub("", unicodedata.normalize("NFC", text))
     return _NOT_LETTER_OR_DIGIT.sub(" ", text).strip()
 
 
-def _split_compound(token: str) -> list[str]:
+@lru_cache(maxsize=65536)
+def _split_compound(token: str) -> tuple[str, ...]:
     """"Abdulrahman" → abd, rahman; "عبدالله" → عبد, الله; "Nureddin" → nur, din."""
     if _ABD_ALLAH.match(token):
-        return ["abd", "allah"]
+        return ("abd", "allah")
     if token in _ABD_ALONE:
-        return ["abd"]
+        return ("abd",)
     if match := _ABD_COMPOUND.match(token):
         rest = match["rest"]
         if rest[0] == rest[1] and rest[0] not in "aeiou":  # Abdurrahman: the article assimilated
             rest = rest[1:]
-        return ["abd", rest]
+        return ("abd", rest)
     if match := _DIN_COMPOUND.match(token):
-        return [match["head"], "din"]
+        return (match["head"], "din")
     if _DIN_ALONE.match(token):
-        return ["din"]
+        return ("din",)
     if token.startswith("عبدال") and len(token) > 6:
-        return ["عبد", token[3:]]
+        return ("عبد", token[3:])
     if token.endswith("الدين") and len(token) > 6:
-        return [token[:-5], "الدين"]
-    return [token]
+        return (token[:-5], "الدين")
+    return (token,)
 
 
+@lru_cache(maxsize=65536)
 def _without_article(token: str) -> str:
     """The token without a glued article: "الحسن" → "حسن", "alhassan" → "hassan", "ali" unchanged."""
     if token in _NOT_ARTICLE or token.startswith(_NOT_ARTICLE_STEMS):
@@ -160,7 +165,9 @@ _DOUBLED = re.compile(r"(.)\1+")
 _VOWELS = re.compile("[aeiouwy]")
 
 
-def _skeleton_word(token: str) -> str:
+@lru_cache(maxsize=65536)
+def skeleton_word(token: str) -> str:
+    """The skeleton of one normalised name token (see ``skeleton``)."""
     if token.isascii():
         for digraph, letter in _LATIN_DIGRAPHS:
             token = token.replace(digraph, letter)
@@ -189,4 +196,4 @@ def skeleton(text: str) -> str:
     >>> skeleton("Khaled al-Zoubi"), skeleton("خالد الزعبي")
     ('xld zb', 'xld zb')
     """
-    return " ".join(_skeleton_word(token) for token in name_tokens(text))
+    return " ".join(skeleton_word(token) for token in name_tokens(text))
