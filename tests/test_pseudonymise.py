@@ -22,6 +22,7 @@ from workbench.errors import WorkbenchError
 from workbench.linkage.clk import (
     ClkEncoder,
     PseudonymiseError,
+    bits_sql,
     clk,
     dice,
     dice_sql,
@@ -189,8 +190,8 @@ def test_same_key_same_encoding_and_known_answers() -> None:
     name = "Ahmad bin Khalid al-Hassan"
     assert clk(name, KEY) == clk("ahmad khalid HASSAN", KEY) == ClkEncoder(KEY).clk(name)
     assert len(clk(name, KEY)) == 128 and len(encode(name, KEY)) == 172
-    assert keyed_pseudonym(name, KEY) == "PS-2f4dbbc5a5d4df1c1d1a1fd8"
-    assert hashlib.sha256(clk(name, KEY)).hexdigest()[:16] == "PLACEHOLDER"
+    assert keyed_pseudonym(name, KEY) == "PS-21de7c1a2de54af68944bda7"
+    assert hashlib.sha256(clk(name, KEY)).hexdigest()[:16] == "67d6021403035733"
     assert keyed_pseudonym(name, KEY, prefix="NGO1-").startswith("NGO1-")
     assert re.fullmatch(r"PS-[0-9a-f]{24}", keyed_pseudonym("محمد", KEY))
     assert clk("", KEY) == bytes(128)
@@ -208,8 +209,11 @@ def test_keys_shorter_than_32_bytes_and_bad_shapes_are_refused() -> None:
 
 
 def _people(rng: random.Random, n: int) -> list[tuple[int, int, int]]:
-    return sorted({(rng.randrange(len(FIRST_NAMES)), rng.randrange(len(FIRST_NAMES)), rng.randrange(len(FAMILY_NAMES)))
-                   for _ in range(n)})
+    """Distinct random (first, father, family) name triples, in random order."""
+    people = sorted({(rng.randrange(len(FIRST_NAMES)), rng.randrange(len(FIRST_NAMES)),
+                      rng.randrange(len(FAMILY_NAMES))) for _ in range(n)})
+    rng.shuffle(people)
+    return people
 
 
 def _latin(rng: random.Random, person: tuple[int, int, int]) -> str:
@@ -253,21 +257,22 @@ def dice_samples() -> dict[str, list[float]]:
 
 def test_spellings_of_one_name_score_high(dice_samples: dict[str, list[float]]) -> None:
     same_ll, same_al = dice_samples["same_ll"], dice_samples["same_al"]
-    # Measured (key KEY, seed 7): Latin/Latin min 0.81, median 0.95; Arabic/Latin min 0.57, median 0.67
+    # Measured (key KEY, seed 7, 317 people): Latin/Latin min 0.79, median 0.95; Arabic/Latin min 0.57,
+    # median 0.66. Arabic and Latin spellings share only the skeleton's q-grams, hence the lower floor.
     assert min(same_ll) > 0.78 and statistics.median(same_ll) > 0.9
     assert min(same_al) > 0.52 and statistics.median(same_al) > 0.6
 
 
 def test_different_names_score_low(dice_samples: dict[str, list[float]]) -> None:
-    # Measured medians 0.44 (Latin), 0.38 (Arabic/Latin), 0.41 (Arabic); pairs that share a father's
-    # or family name reach 0.77, which is why linkage weighs sex, age and incidents as well.
+    # Measured medians 0.45 (Latin), 0.38 (Arabic/Latin), 0.41 (Arabic); pairs that share a father's
+    # and family name reach 0.76 to 0.86, which is why linkage weighs sex, age and incidents as well.
     for kind in ("diff_ll", "diff_al", "diff_aa"):
         assert statistics.median(dice_samples[kind]) < 0.5, kind
         assert statistics.quantiles(dice_samples[kind], n=20)[-1] < 0.65, kind
 
 
 def test_one_person_is_told_from_a_brother(dice_samples: dict[str, list[float]]) -> None:
-    """The hardest pairs: same father and family name. Measured AUC 0.997 (Latin), 0.985 (cross-script)."""
+    """The hardest pairs: same father and family name. Measured AUC 0.998 (Latin), 0.990 (cross-script)."""
     assert _auc(dice_samples["same_ll"], dice_samples["brother_ll"]) > 0.98
     assert _auc(dice_samples["same_al"], dice_samples["brother_al"]) > 0.95
     assert statistics.median(dice_samples["brother_ll"]) < statistics.quantiles(dice_samples["same_ll"], n=20)[0]
@@ -306,9 +311,11 @@ def test_dice_sql_equals_dice() -> None:
     con.execute("CREATE TABLE p (i INTEGER, \"left clk\" VARCHAR, b VARCHAR)")
     con.executemany("INSERT INTO p VALUES (?, ?, ?)", rows)
     got = dict(con.execute(f"SELECT i, {dice_sql('p.left clk', 'b')} FROM p").fetchall())
-    assert len(got) == len(pairs)
+    decoded = con.execute(f"SELECT {bits_sql('left clk')} AS x, {bits_sql('b')} AS y, i FROM p").pl()
+    from_bits = dict(con.execute(f"SELECT i, {dice_sql('x', 'y', as_bits=True)} FROM decoded").fetchall())
+    assert len(got) == len(from_bits) == len(pairs)
     for i, (a, b) in enumerate(pairs):
-        assert got[i] == dice(a, b), i
+        assert got[i] == from_bits[i] == dice(a, b), i
     assert con.execute(f"SELECT {dice_sql('a', 'b')} FROM (SELECT NULL AS a, '' AS b)").fetchone() == (None,)
 
 

@@ -5,6 +5,8 @@ A contact-request list names, for one NGO, the pseudonyms it gave (and its own p
 roles they had and the incidents that make them matter, and whether the person has already given
 an account, so that nobody is asked to tell their story again without need. Persons who withdrew
 consent, and persons recorded as deceased or missing, are not listed; the list says how many.
+"Already heard" comes from the person linkage too: a person in the records of several NGOs is
+flagged, with the reason (``heard_because``).
 
 >>> from workbench.store import open_store
 >>> with open_store("workbench.duckdb") as store:  # doctest: +SKIP
@@ -21,6 +23,7 @@ import polars as pl
 from workbench.audit import Export, record_export
 from workbench.casefile.spreadsheet import csv_column_sql, write_xlsx
 from workbench.errors import ReportError
+from workbench.linkage.persons import already_heard
 from workbench.sql import sql_literal
 from workbench.store import Store, table_from_frame
 from workbench.views.selection import Selection, where_sql
@@ -73,6 +76,14 @@ def contact_requests(store: Store, ngo_id: str, selection: Selection = Selection
         "deceased or missing": int(scoped.filter(~pl.col("withdrawn") & pl.col("unreachable")).height),
     }
     listed = scoped.filter(~pl.col("withdrawn") & ~pl.col("unreachable")).drop("withdrawn", "unreachable")
+    # heard by another NGO (person linkage) counts as much as an account given to this one
+    heard = already_heard(store).filter(pl.col("ngo_id") == ngo_id).select(
+        "person_id", pl.col("already_heard").alias("heard"), "heard_because")
+    listed = (listed.join(heard, on="person_id", how="left")
+              .with_columns((pl.col("already_heard") | pl.col("heard").fill_null(False)).alias("already_heard"),
+                            pl.when(pl.col("heard_because").is_not_null()).then(pl.col("heard_because"))
+                            .when(pl.col("already_heard")).then(pl.lit("has given an account")).alias("heard_because"))
+              .drop("heard"))
     return ContactRequests(ngo_id, listed, left_out)
 
 

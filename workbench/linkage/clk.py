@@ -190,9 +190,18 @@ def _column(name: str) -> str:
     return ".".join(quote_ident(part) for part in name.split("."))
 
 
-def dice_sql(a_column: str, b_column: str) -> str:
-    """A DuckDB expression for the Dice coefficient of two columns of base64 CLK text, equal to
-    ``dice`` (NULL when either is NULL or empty). A dotted name is a table-qualified column.
+def bits_sql(column: str) -> str:
+    """A DuckDB expression turning a column of base64 CLK text into BIT (NULL for NULL or "").
+    Decoding once into a column and comparing with ``dice_sql(..., as_bits=True)`` is about five
+    times faster than decoding in every comparison.
+    """
+    return f"from_base64(NULLIF({_column(column)}, ''))::BIT"
+
+
+def dice_sql(a_column: str, b_column: str, *, as_bits: bool = False) -> str:
+    """A DuckDB expression for the Dice coefficient of two columns of base64 CLK text (or, with
+    ``as_bits``, of BIT columns made by ``bits_sql``), equal to ``dice``; NULL when either is NULL
+    or empty. A dotted name is a table-qualified column.
 
     >>> import duckdb
     >>> a, b = encode("Khaled", bytes(32)), encode("Khalid", bytes(32))
@@ -200,7 +209,7 @@ def dice_sql(a_column: str, b_column: str) -> str:
     >>> duckdb.execute(sql, [a, b]).fetchone()[0] == dice(base64.b64decode(a), base64.b64decode(b))
     True
     """
-    a, b = (f"from_base64(NULLIF({_column(c)}, ''))::BIT" for c in (a_column, b_column))
+    a, b = (_column(c) if as_bits else bits_sql(c) for c in (a_column, b_column))
     return f"CAST(2 * bit_count({a} & {b}) AS DOUBLE) / greatest(bit_count({a}) + bit_count({b}), 1)"
 
 

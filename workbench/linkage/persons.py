@@ -130,14 +130,14 @@ def shared_pseudonyms(store: Store) -> pl.DataFrame:
 
 _HEARD_SQL = """
 WITH members AS (
-    SELECT c.cluster_id, c.record_id, c.ngo_id, p.account_given
+    SELECT c.cluster_id, c.record_id, c.ngo_id, c.local_id, p.account_given
     FROM link_clusters c JOIN active.persons p ON p.ngo_id = c.ngo_id AND p.person_id = c.local_id
     WHERE c.entity = 'persons'),
 clusters AS (
     SELECT cluster_id, count(DISTINCT ngo_id) AS ngos, count(DISTINCT record_id) AS records,
            bool_or(coalesce(account_given, FALSE)) AS account_given
     FROM members GROUP BY cluster_id)
-SELECT m.record_id, m.ngo_id, split_part(m.record_id, '/', 2) AS person_id, m.cluster_id, c.ngos, c.records, c.account_given,
+SELECT m.record_id, m.ngo_id, m.local_id AS person_id, m.cluster_id, c.ngos, c.records, c.account_given,
        c.account_given OR c.ngos > 1 AS already_heard,
        CASE WHEN c.account_given AND c.ngos > 1 THEN 'has given an account; in the records of ' || c.ngos || ' NGOs'
             WHEN c.account_given THEN 'has given an account'

@@ -18,6 +18,7 @@ import ipywidgets as widgets
 import polars as pl
 
 from workbench.errors import WorkbenchError
+from workbench.linkage.persons import already_heard
 from workbench.store import Store
 from workbench.views.graphs import actor_graph, graph_metrics
 from workbench.views.maps import incident_map
@@ -35,7 +36,8 @@ def incident_table(store: Store, selection: Selection, limit: int = TABLE_ROWS) 
 
 
 def incident_record(store: Store, ngo_id: str, incident_id: str) -> dict[str, Any]:
-    """One incident with its sources, its actors, how many persons are linked, and its provenance."""
+    """One incident with its sources, its actors, how many persons are linked (and how many were already
+    heard), the same incident in other NGOs' records (linkage), and its provenance."""
     record = store.con.execute(
         "SELECT i.*, s.submission_ref, s.received_at, s.package_sha256 FROM active.incidents i JOIN submissions s USING (submission_id) "
         "WHERE i.ngo_id = ? AND i.incident_id = ?", [ngo_id, incident_id]).pl().to_dicts()
@@ -48,10 +50,18 @@ def incident_record(store: Store, ngo_id: str, incident_id: str) -> dict[str, An
                          "WHERE ia.ngo_id = ? AND ia.incident_id = ? ORDER BY a.actor_id", [ngo_id, incident_id])
     persons = store.con.execute("SELECT count(*) FROM active.incident_persons WHERE ngo_id = ? AND incident_id = ?",
                                 [ngo_id, incident_id]).fetchone()[0]
+    heard = already_heard(store)
+    linked = store.frame("SELECT person_id FROM active.incident_persons WHERE ngo_id = ? AND incident_id = ?", [ngo_id, incident_id])
+    persons_heard = int(heard.filter(pl.col("ngo_id") == ngo_id).join(linked, on="person_id")["already_heard"].sum() or 0)
+    # the same incident in other NGOs' records, from the latest linkage run
+    also = store.frame("""SELECT o.record_id FROM link_clusters c JOIN link_clusters o ON o.entity = c.entity AND o.cluster_id = c.cluster_id
+                          WHERE c.entity = 'incidents' AND c.ngo_id = ? AND c.local_id = ? AND o.record_id <> c.record_id
+                          ORDER BY o.record_id""", [ngo_id, incident_id])["record_id"].to_list()
     row = record[0]
     provenance = {k: row.pop(k) for k in ("submission_id", "submission_ref", "received_at", "package_sha256", "source_file", "source_row")}
     row.pop("row_hash", None)
-    return {"incident": row, "sources": sources, "actors": actors, "persons_linked": persons, "provenance": provenance}
+    return {"incident": row, "sources": sources, "actors": actors, "persons_linked": persons, "persons_already_heard": persons_heard,
+            "also_documented_as": also, "provenance": provenance}
 
 
 def _framed(page: str, height: int) -> str:
@@ -141,5 +151,10 @@ class Explorer:
         actors = ", ".join(f"{html.escape(a['name'])} ({a['role']})" for a in found["actors"].iter_rows(named=True))
         self.record.value = (f"<h4>{html.escape(ngo_id)}/{html.escape(incident_id)}</h4><p><b>From</b> {origin}</p>"
                              f"<table>{rows}</table><p><b>Actors</b>: {actors or '–'}</p>"
-                             f"<p><b>Persons linked</b>: {found['persons_linked']} (not shown here)</p><ul>{sources or '<li>no source</li>'}</ul>")
+                             f"<p><b>Persons linked</b>: {found['persons_linked']} (not shown here)"
+                             + (f", of whom {found['persons_already_heard']} already heard (an account given, or in the records of "
+                                "several NGOs): plan interviews with care" if found["persons_already_heard"] else "") + "</p>"
+                             + (f"<p><b>Also documented as</b>: {html.escape(', '.join(found['also_documented_as']))}</p>"
+                                if found["also_documented_as"] else "")
+                             + f"<ul>{sources or '<li>no source</li>'}</ul>")
         return found
