@@ -98,3 +98,27 @@ def test_feedback_on_a_mapped_export(archive_store, tmp_path):
     assert {"place_governorate_only", "suspected_duplicates", "media_hashes"} <= fired
     files = write_report(store, "SYRIAN-ARCHIVE", tmp_path, language="ar", log=False)
     assert "Syrian Archive" in files.html.read_text(encoding="utf-8")
+
+
+@pytest.mark.shared_data
+@requires_shared_data()
+def test_videos_of_one_attack_cluster_and_a_long_campaign_does_not_chain(archive_store):
+    """Many videos of the same attack become one cluster; months of look-alike siege videos do not become one."""
+    from workbench.linkage.run import link_incidents
+
+    store, _ = archive_store
+    run = link_incidents(store)
+    assert run.records > 4000 and run.multi_record_clusters > 100
+
+    def biggest_share(day: str, place: str) -> float:
+        counts = store.frame(f"""SELECT c.cluster_id, count(*) AS n FROM active.incidents i
+            JOIN link_clusters c ON c.entity = 'incidents' AND c.ngo_id = i.ngo_id AND c.local_id = i.incident_id
+            WHERE i.date_start = DATE '{day}' AND i.place ILIKE '%{place}%' GROUP BY 1 ORDER BY n DESC""")["n"]
+        return counts[0] / counts.sum()
+
+    assert biggest_share("2017-04-04", "Khan Shaykhun") >= 0.8  # the sarin attack on Khan Shaykhun
+    assert biggest_share("2013-08-21", "Ayn Tarma") >= 0.8  # the Ghouta chemical attack
+    spans = store.frame("""SELECT c.cluster_id, max(i.date_start) - min(i.date_start) AS days FROM link_clusters c
+        JOIN active.incidents i ON i.ngo_id = c.ngo_id AND i.incident_id = c.local_id
+        WHERE c.entity = 'incidents' AND i.date_precision = 'day' GROUP BY 1""")["days"]
+    assert spans.max() <= 7  # no chain of siege videos across months

@@ -3,9 +3,9 @@
 
 A CLK is a bit string of ``bits`` bits. Each q-gram of the normalised name tokens sets ``hashes``
 bits, and each q-gram of their cross-script skeleton (``names.skeleton``) twice as many, at
-positions drawn from HMAC-SHA256 under a key the NGOs share; two spellings of one name share most q-grams and so most bits, and
-the Dice coefficient of two CLKs measures that. Whoever compares CLKs needs no key; whoever holds
-the key can test guesses, so the key stays with the NGOs.
+positions drawn from HMAC-SHA256 under a key the NGOs share. Two spellings of one name share most
+q-grams and so most bits, and the Dice coefficient of two CLKs measures that. Whoever compares
+CLKs needs no key; whoever holds the key can test guesses, so the key stays with the NGOs.
 
 >>> key = bytes(range(32))  # a real key is secret and random: see ``new_key_file``
 >>> name = clk("Mohammed al-Hassan", key)
@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import math
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -48,7 +49,8 @@ Q = 2
 MIN_KEY_BYTES = 32
 PSEUDONYM_HEX = 24  # 96 bits: a collision among a million names has odds of about 1 in 10^16
 
-_POSITION_BYTES = 4  # a 32-bit draw per position keeps the modulo bias below 2^-22 for any size
+_POSITION_BYTES = 4  # a 32-bit draw per position: the modulo bias is below bits / 2^32 (2^-22 for 1,024)
+_PREFIX = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9_-]*)?")  # keeps pseudonyms inside the persons contract
 
 
 class PseudonymiseError(WorkbenchError):
@@ -120,13 +122,14 @@ class ClkEncoder:
 
     def clk(self, text: str) -> bytes:
         """The CLK of a name: ``bits // 8`` bytes, all zero for a name with no letters."""
-        return self._filter(name_tokens(text))
+        return self.clk_of_tokens(name_tokens(text))
 
     def pseudonym(self, text: str, prefix: str = "PS-") -> str:
         """The exact keyed pseudonym of a name: equal exactly when the normalised names are equal."""
-        return self._pseudonym(name_tokens(text), prefix)
+        return self.pseudonym_of_tokens(name_tokens(text), prefix)
 
-    def _filter(self, tokens: list[str]) -> bytes:
+    def clk_of_tokens(self, tokens: list[str]) -> bytes:
+        """The CLK of a name already split by ``name_tokens``."""
         filter_ = 0
         for token in tokens:
             if (mask := self._token_masks.get(token)) is None:
@@ -137,7 +140,8 @@ class ClkEncoder:
             filter_ |= mask
         return filter_.to_bytes(self.bits // 8, "big")
 
-    def _pseudonym(self, tokens: list[str], prefix: str) -> str:
+    def pseudonym_of_tokens(self, tokens: list[str], prefix: str = "PS-") -> str:
+        """The exact keyed pseudonym of a name already split by ``name_tokens``."""
         if not tokens:
             raise ValueError("a name with no letters has no pseudonym")
         digest = hmac.new(self._pseudonym_key, " ".join(tokens).encode("utf-8"), hashlib.sha256).hexdigest()
@@ -205,18 +209,17 @@ def dice_sql(a_column: str, b_column: str, *, as_bits: bool = False) -> str:
 
     >>> import duckdb
     >>> a, b = encode("Khaled", bytes(32)), encode("Khalid", bytes(32))
-    >>> sql = f"SELECT {dice_sql('t.a', 't.b')} FROM (SELECT ? AS a, ? AS b) AS t"
-    >>> duckdb.execute(sql, [a, b]).fetchone()[0] == dice(base64.b64decode(a), base64.b64decode(b))
+    >>> sql = f"SELECT {dice_sql('t.a', 't.b')} FROM (SELECT '{a}' AS a, '{b}' AS b) AS t"
+    >>> duckdb.sql(sql).fetchone()[0] == dice(base64.b64decode(a), base64.b64decode(b))
     True
     """
     a, b = (_column(c) if as_bits else bits_sql(c) for c in (a_column, b_column))
     return f"CAST(2 * bit_count({a} & {b}) AS DOUBLE) / greatest(bit_count({a}) + bit_count({b}), 1)"
 
 
-
-# Headers of a column holding a person's whole name, after ``names.header_key``.
-NAME_HEADERS = {"name", "full name", "fullname", "person name", "victim name", "الاسم", "اسم", "الاسم الكامل",
-                "الاسم الثلاثي", "الاسم الرباعي", "اسم الشخص", "اسم الضحيه"}
+# Headers of a column holding a person's whole name, compared after ``header_key``.
+NAME_HEADERS = {"name", "full name", "fullname", "person name", "victim name", "الاسم", "اسم",
+                "الاسم الكامل", "الاسم الثلاثي", "الاسم الرباعي", "اسم الشخص", "اسم الضحيه"}
 # Headers that mention a name but hold a pseudonym, or this tool's own output.
 _NOT_NAMES = {"pseudonym", "name clk", "code name", "الاسم المستعار", "name encoding", "ترميز الاسم"}
 _NAME_WORDS = {"name", "names", "surname", "nickname", "kunya", "اسم", "الاسم", "الكنيه", "اللقب", "الشهره"}
@@ -224,6 +227,7 @@ _NAME_WORDS = {"name", "names", "surname", "nickname", "kunya", "اسم", "ال�
 _PLACEHOLDERS = {"unknown", "unknown person", "not known", "n a", "na", "none", "nil", "null", "unnamed",
                  "مجهول", "مجهوله", "مجهول الهويه", "غير معروف", "غير معروفه", "لا يوجد"}
 OUTPUT_COLUMNS = ("pseudonym", "name_clk")
+_MAKE_KEY = "one NGO makes the key (64 random hex digits, e.g. from `openssl rand -hex 32`) and gives it to the others"
 
 
 @dataclass(frozen=True)
@@ -253,12 +257,12 @@ def read_key_file(path: Path) -> bytes:
     try:
         secret = path.read_bytes().strip()
     except FileNotFoundError:
-        raise PseudonymiseError(f"the key file {path} does not exist; make one with `workbench pseudonymise --new-key`") from None
+        raise PseudonymiseError(f"the key file {path} does not exist; {_MAKE_KEY}") from None
     except OSError as exc:
         raise PseudonymiseError(f"the key file {path} cannot be read ({type(exc).__name__})") from None
     if len(secret) < MIN_KEY_BYTES:
         raise PseudonymiseError(f"the key file {path} holds {len(secret)} bytes; a key needs at least "
-                                f"{MIN_KEY_BYTES} bytes of secret (make one with `workbench pseudonymise --new-key`)")
+                                f"{MIN_KEY_BYTES} bytes of secret; {_MAKE_KEY}")
     return secret
 
 
@@ -268,7 +272,8 @@ def new_key_file(path: Path) -> Path:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise PseudonymiseError(f"the key file {path} exists already; a new key would not match earlier encodings") from None
+        raise PseudonymiseError(f"the key file {path} exists already; a new key would not match "
+                                "earlier encodings") from None
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(secrets.token_hex(MIN_KEY_BYTES) + "\n")
     return path
@@ -278,19 +283,21 @@ def _choose_name_columns(source: Path, header: list[str], name_columns: list[str
     if name_columns is not None:
         missing = [c for c in name_columns if header.count(c) != 1]
         if missing or not name_columns:
-            raise PseudonymiseError(f"{source.name}: no single column named {', '.join(missing) or '(none given)'}; "
+            named = ", ".join(missing) or "(none given)"
+            raise PseudonymiseError(f"{source.name}: no single column named {named}; "
                                     f"its headers are: {', '.join(header)}")
         return [header.index(c) for c in name_columns]
     found = [i for i, h in enumerate(header) if header_key(h) in NAME_HEADERS]
     if len(found) == 1:
         return found
     if found:
-        raise PseudonymiseError(f"{source.name} has several name columns ({', '.join(header[i] for i in found)}); "
+        several = ", ".join(header[i] for i in found)
+        raise PseudonymiseError(f"{source.name} has several name columns ({several}); "
                                 "say which to encode (name_columns, --name-column)")
     parts = [h for h in header if _is_name_like(h)]
     hint = f"; headers that look like parts of a name: {', '.join(parts)}" if parts else ""
-    raise PseudonymiseError(f"{source.name} has no name column (a header such as name, full name, الاسم or اسم){hint}; "
-                            "say which columns hold the name (name_columns, --name-column)")
+    raise PseudonymiseError(f"{source.name} has no name column (a header such as name, full name, الاسم or "
+                            f"اسم){hint}; say which columns hold the name (name_columns, --name-column)")
 
 
 def _is_name_like(header: str) -> bool:
@@ -372,6 +379,9 @@ def pseudonymise_file(path: Path, key_path: Path, out: Path, *, name_columns: li
     (412, 405, 7)
     """
     _check_shape(bits, hashes, q)
+    if not _PREFIX.fullmatch(prefix):
+        raise PseudonymiseError(f"the prefix {prefix!r} may hold only letters, digits, '-' and '_', "
+                                "and must start with a letter or digit")
     if not path.is_file():
         raise PseudonymiseError(f"the file {path} does not exist")
     for other, what in ((path, "the input file"), (key_path, "the key file")):
@@ -404,7 +414,8 @@ def pseudonymise_file(path: Path, key_path: Path, out: Path, *, name_columns: li
                 codes = ["", ""]
             else:
                 counts["encoded"] += 1
-                codes = [encoder._pseudonym(tokens, prefix), base64.b64encode(encoder._filter(tokens)).decode("ascii")]
+                codes = [encoder.pseudonym_of_tokens(tokens, prefix),
+                         base64.b64encode(encoder.clk_of_tokens(tokens)).decode("ascii")]
             yield [row[i] for i in kept if i < first] + codes + [row[i] for i in kept if i > first]
 
     as_xlsx = out.suffix.lower() in XLSX_EXTENSIONS

@@ -86,13 +86,24 @@ def mutual_best(pairs: pl.DataFrame) -> pl.DataFrame:
     return ordered.filter((best_for_l == 1) & (best_for_r == 1)).drop("_ngo_l", "_ngo_r")
 
 
+#: On a cluster that spans too many days (a chain of look-alike reports), links between reports more
+#: than this many days apart are cut in turn, and then links below these probabilities.
+_GAPS = (3, 1, 0)
+_TIGHTER = (0.95, 0.99, 0.999, 0.9999, 0.99999)
+
+
 def cluster(records: list[str] | pl.Series, pairs: pl.DataFrame, threshold: float, decided: pl.DataFrame, *,
-            one_per_ngo: bool = False) -> Clustering:
+            one_per_ngo: bool = False, days: dict[str, int] | None = None, max_span_days: int | None = None) -> Clustering:
     """Connected components of the pairs at or above ``threshold``, with ``decided`` (id_l, id_r, decision) applied.
 
     ``pairs`` has ``unique_id_l``, ``unique_id_r`` and ``match_probability``. Every record gets a
     cluster, alone if nothing links it; the cluster id is the smallest record id in it. With
     ``one_per_ngo``, only mutual best pairs between two NGOs are kept (see :func:`mutual_best`).
+
+    ``days`` (record id -> day number, for records whose day is known) and ``max_span_days`` guard
+    against chaining: many reports of a long campaign, each like the next, can join into one
+    component spanning months. Such a component is split again at higher thresholds until each
+    part spans at most ``max_span_days`` (accepted pairs are never dropped).
     """
     graph = nx.Graph()
     graph.add_nodes_from(records)
@@ -108,6 +119,8 @@ def cluster(records: list[str] | pl.Series, pairs: pl.DataFrame, threshold: floa
         if a in graph and b in graph:
             graph.add_edge(a, b, capacity=_ACCEPTED)
     conflicts = _cut_rejected(graph, rejected)
+    if days and max_span_days is not None:
+        _split_long_chains(graph, days, max_span_days)
     rows = [(node, min(component)) for component in nx.connected_components(graph) for node in component]
     frame = pl.DataFrame(rows, schema={"record_id": pl.String, "cluster_id": pl.String}, orient="row")
     return Clustering(frame.sort("record_id"), conflicts)
@@ -128,3 +141,33 @@ def _cut_rejected(graph: nx.Graph, rejected: set[tuple[str, str]]) -> list[str]:
         cut = [(u, v) for u, v in component.edges() if (u in side_a) != (v in side_a)]
         graph.remove_edges_from(cut)
     return conflicts
+
+
+def _span(nodes, days: dict[str, int]) -> int:
+    known = [days[n] for n in nodes if n in days]
+    return max(known) - min(known) if known else 0
+
+
+def _split_long_chains(graph: nx.Graph, days: dict[str, int], max_span_days: int) -> None:
+    """Cut a too-long component's links between reports days apart, then its weaker links, until its parts are short.
+
+    Links between reports of the same day are what identify one attack among many videos of a
+    campaign: they are kept longest. Gaps of more than 3 days go first, then more than 1, then any
+    gap; only then are links dropped by probability. Accepted pairs are never dropped.
+    """
+    def gap(u: str, v: str) -> int:
+        return abs(days[u] - days[v]) if u in days and v in days else 0
+
+    steps = [("gap", limit) for limit in _GAPS] + [("probability", tighter) for tighter in _TIGHTER]
+    for component in [c for c in nx.connected_components(graph) if _span(c, days) > max_span_days]:
+        pending = [component]
+        for kind, limit in steps:
+            still = []
+            for part in pending:
+                edges = graph.subgraph(part).edges(data="capacity")
+                weak = [(u, v) for u, v, p in edges if p < _ACCEPTED and (gap(u, v) > limit if kind == "gap" else p < limit)]
+                graph.remove_edges_from(weak)
+                still += [c for c in nx.connected_components(graph.subgraph(part)) if _span(c, days) > max_span_days]
+            pending = still
+            if not pending:
+                break

@@ -72,14 +72,18 @@ def score(
     model: dict[str, Any] | None = None,
     labels: pl.DataFrame | None = None,
     min_labels: int = 20,
+    fallback_rules: tuple[str, ...] = (),
 ) -> Scored:
     """Train (unless ``model`` is given) and predict; ``records`` needs a ``unique_id`` column.
 
     ``labels`` (``unique_id_l``, ``unique_id_r``) are pairs known to match without the model (such as
     the same pseudonym in a shared keyed scheme); with at least ``min_labels`` of them, the m
-    probabilities are estimated from them instead of by expectation maximisation.
+    probabilities are estimated from them instead of by expectation maximisation. A training block
+    that holds no pairs is skipped (and noted); ``fallback_rules`` are tried only while some
+    comparison still has no m probability learnt.
     """
     from splink import DuckDBAPI, Linker
+    from splink.internals.exceptions import EMTrainingException
 
     if records.height < 2:
         return Scored(pl.DataFrame(schema={"unique_id_l": pl.String, "unique_id_r": pl.String, "match_probability": pl.Float64,
@@ -105,9 +109,15 @@ def score(
                     con.execute("CREATE TABLE pair_labels AS SELECT * FROM labels_arrow")
                     linker.training.estimate_m_from_pairwise_labels("pair_labels")
                 else:
-                    for rule in training_rules:
-                        linker.training.estimate_parameters_using_expectation_maximisation(
-                            {"blocking_rule": rule, "sql_dialect": "duckdb"}, estimate_without_term_frequencies=True)
+                    for rule in [*training_rules, *fallback_rules]:
+                        if rule in fallback_rules and not _untrained(linker.misc.save_model_to_json()):
+                            break
+                        try:
+                            linker.training.estimate_parameters_using_expectation_maximisation(
+                                {"blocking_rule": rule, "sql_dialect": "duckdb"}, estimate_without_term_frequencies=True)
+                        except EMTrainingException:
+                            # a field the data does not have (no casualty figures, say) leaves the block empty
+                            notes.notes.append(f"training block {rule!r} holds no pairs in these data; skipped")
                 model = floor_m(linker.misc.save_model_to_json())
                 linker = Linker(table, model, log_level=logging.WARNING)
             else:
@@ -123,6 +133,12 @@ def score(
         con.close()
         _restore(notes, saved)
     return Scored(pairs, json.loads(json.dumps(model, default=str)), notes.notes)
+
+
+def _untrained(model: dict[str, Any]) -> list[str]:
+    """Comparisons none of whose levels has an m probability yet."""
+    return [c.get("output_column_name") for c in model.get("comparisons", [])
+            if not any(lv.get("m_probability") is not None for lv in c.get("comparison_levels", []) if not lv.get("is_null_level"))]
 
 
 #: The least m probability a level keeps after training: EM drives the m of levels that matches never

@@ -177,6 +177,9 @@ TRAINING_RULES = [
     "l.place_id = r.place_id AND l.killed = r.killed",  # frees date, violations, perpetrators, narrative
 ]
 
+#: Used only when neither block above holds pairs (data without violation types or casualty figures).
+FALLBACK_TRAINING_RULES = ("l.week = r.week AND l.admin1 = r.admin1",)
+
 #: Pairs certainly alike, to estimate how many pairs match at all (with an assumed recall).
 DETERMINISTIC_RULES = ["l.date_lo = r.date_lo AND l.place_id = r.place_id AND l.violations = r.violations"]
 

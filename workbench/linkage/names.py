@@ -21,8 +21,11 @@ import re
 import unicodedata
 from functools import lru_cache
 
-# Harakat and tanween, superscript alef, and the Quranic annotation marks: pronunciation, not spelling.
-_ARABIC_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
+# Harakat and tanween, superscript alef, Quranic annotation marks and tatweel: pronunciation and
+# calligraphy, not spelling; and the invisible joiners, direction marks and soft hyphens that text
+# copied from documents and web pages carries inside words.
+_ARABIC_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640"
+                           "\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 # One letter for each group of letters that spell the same name in different hands.
 _ARABIC_LETTERS = str.maketrans({

@@ -62,10 +62,13 @@ def link_incidents(store: Store, *, config: LinkageConfig | None = None, retrain
     clock = time.perf_counter()
     scored = score(frame, incident_rules.settings(cfg), training_rules=incident_rules.TRAINING_RULES,
                    deterministic_rules=incident_rules.DETERMINISTIC_RULES, recall=0.6, random_pairs=cfg["random_pairs"],
-                   seed=cfg["seed"], review_threshold=cfg["review_threshold"], model=model)
+                   seed=cfg["seed"], review_threshold=cfg["review_threshold"], model=model,
+                   fallback_rules=incident_rules.FALLBACK_TRAINING_RULES)
     timings["train and score"] = time.perf_counter() - clock
+    precise = frame.filter(pl.col("date_precision") == "day").select("unique_id", (pl.col("date_lo") - pl.date(1970, 1, 1)).dt.total_days())
+    days = dict(precise.iter_rows())
     return _store_run(store, "incidents", frame.select("unique_id", "ngo_id", "incident_id").rename({"incident_id": "local_id"}),
-                      scored, cfg, records, timings)
+                      scored, cfg, records, timings, days=days, max_span_days=cfg["max_cluster_days"])
 
 
 def link_persons(store: Store, *, config: LinkageConfig | None = None, retrain: bool = True) -> LinkRun:
@@ -100,9 +103,11 @@ def link_all(store: Store, *, config: LinkageConfig | None = None, retrain: bool
 
 
 def _store_run(store: Store, entity: str, records: pl.DataFrame, scored, cfg: dict[str, Any], count: int,
-               timings: dict[str, float], *, one_per_ngo: bool = False) -> LinkRun:
+               timings: dict[str, float], *, one_per_ngo: bool = False, days: dict[str, int] | None = None,
+               max_span_days: int | None = None) -> LinkRun:
     clock = time.perf_counter()
-    clustering = cluster(records["unique_id"], scored.pairs, cfg["match_threshold"], decisions(store, entity), one_per_ngo=one_per_ngo)
+    clustering = cluster(records["unique_id"], scored.pairs, cfg["match_threshold"], decisions(store, entity), one_per_ngo=one_per_ngo,
+                         days=days, max_span_days=max_span_days)
     timings["cluster"] = time.perf_counter() - clock
     clock = time.perf_counter()
     at = datetime.now(timezone.utc)
