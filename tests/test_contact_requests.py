@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import openpyxl
+import polars as pl
 import pytest
 
 from workbench.audit import exports
@@ -21,7 +22,7 @@ from workbench.views.selection import Selection
 NGO_IDS = ("ALPHA", "BAYAN", "GAMMA", "DELTA", "EPSILON", "ZETA")
 #: Roles listed when none are given (an alleged perpetrator is not reached through an NGO).
 ASKABLE = {"witness", "survivor", "victim", "relative", "detainee"}
-COLUMNS = ["pseudonym", "person_id", "roles", "incidents", "why", "already_heard"]
+COLUMNS = ["pseudonym", "person_id", "roles", "incidents", "why", "already_heard", "heard_because"]
 YEAR_2013 = (date(2013, 1, 1), date(2013, 12, 31))
 
 
@@ -88,7 +89,9 @@ def test_the_list_names_exactly_the_ngos_persons_who_may_be_asked(synth_store, n
         assert row["pseudonym"] == person["pseudonym"]  # the NGO's own pseudonym for its own person
         assert why_ids(row["why"]) == person["incidents"] and row["incidents"] == len(person["incidents"])
         assert set(row["roles"]) == person["roles"]
+        # before any person linkage, "already heard" is exactly "has given an account"
         assert row["already_heard"] is person["already_heard"]
+        assert row["heard_because"] == ("has given an account" if person["already_heard"] else None)
 
 
 def test_the_expectations_cover_every_case(synth_store):
@@ -140,6 +143,21 @@ def test_why_lists_only_the_selected_incidents_of_the_person(fresh_store):
     assert everything["why"] == sorted(everything["why"])
     one_year = contact_requests(fresh_store, "ALPHA", Selection.parse(period=str(second_year))).requests
     assert why_ids(one_year.filter(person_id=person_id).row(0, named=True)["why"]) == {second}
+
+
+def test_a_person_heard_by_another_ngo_is_already_heard(fresh_store):
+    """Once person linkage put an ALPHA record and an EPSILON record in one cluster, ALPHA is told the person was heard."""
+    alpha, epsilon = (fresh_store.con.execute(
+        f"SELECT person_id FROM active.persons WHERE ngo_id = '{ngo}' AND consent = 'given' AND status = 'alive' "
+        "AND NOT coalesce(account_given, FALSE) ORDER BY person_id LIMIT 1").fetchone()[0] for ngo in ("ALPHA", "EPSILON"))
+    fresh_store.con.execute("INSERT INTO link_clusters VALUES ('persons', 'm1', 'ALPHA/' || $1, 'ALPHA', $1, 'c1'), "
+                            "('persons', 'm1', 'EPSILON/' || $2, 'EPSILON', $2, 'c1')", [alpha, epsilon])
+    requests = contact_requests(fresh_store, "ALPHA").requests
+    heard = requests.filter(person_id=alpha).row(0, named=True)
+    assert heard["already_heard"] is True and heard["heard_because"] == "in the records of 2 NGOs"
+    others = requests.filter(pl.col("person_id") != alpha)
+    assert others.filter(pl.col("already_heard"))["heard_because"].to_list() == ["has given an account"] * others["already_heard"].sum()
+    assert others.filter(~pl.col("already_heard"))["heard_because"].null_count() == others.height - others["already_heard"].sum()
 
 
 def test_an_unknown_ngo_or_role_is_refused(synth_store):

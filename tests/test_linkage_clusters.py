@@ -75,13 +75,12 @@ def test_a_rejection_inside_a_chain_cuts_the_weakest_link():
     assert result.conflicts == []
 
 
-def test_the_minimum_cut_weighs_all_paths_not_single_links():
-    # A and D are joined by two paths: cutting D's two strong links (0.95 + 0.95) costs less than
-    # cutting A's three weaker ones (3 x 0.91): the cut is a minimum in total, not the weakest link alone
-    graph = pairs(("A/1", "B/1", 0.91), ("A/1", "C/1", 0.91), ("A/1", "E/1", 0.91), ("B/1", "D/1", 0.95),
-                  ("C/1", "D/1", 0.95), ("E/1", "B/1", 0.99))
-    result = cluster(["A/1", "B/1", "C/1", "D/1", "E/1"], graph, THRESHOLD, decided(("A/1", "D/1", "reject")))
-    assert groups(result) == {frozenset({"A/1", "B/1", "C/1", "E/1"}), frozenset({"D/1"})}
+def test_the_cut_is_the_least_total_probability_not_the_weakest_links_one_by_one():
+    # cutting the weakest links in turn (A-B 0.91, C-D 0.92, B-C 0.93) would break three links and
+    # split B from C; the minimum cut takes A's two links (0.91 + 0.99 = 1.90 < 0.99 + 0.92 = 1.91)
+    graph = pairs(("A/1", "B/1", 0.91), ("B/1", "D/1", 0.99), ("A/1", "C/1", 0.99), ("C/1", "D/1", 0.92), ("B/1", "C/1", 0.93))
+    result = cluster(["A/1", "B/1", "C/1", "D/1"], graph, THRESHOLD, decided(("A/1", "D/1", "reject")))
+    assert groups(result) == {frozenset({"A/1"}), frozenset({"B/1", "C/1", "D/1"})}
 
 
 def test_an_accepted_pair_is_never_cut_even_when_it_is_the_weakest():
@@ -101,27 +100,41 @@ def test_decisions_that_cannot_all_hold_are_reported_not_dropped():
 # -- one record per NGO (persons) ----------------------------------------------------------------
 
 def test_mutual_best_keeps_one_record_per_ngo():
-    scored = pairs(("A/1", "B/1", 0.95), ("A/1", "B/2", 0.80), ("A/2", "B/2", 0.70), ("A/1", "C/1", 0.9))
+    # B/2 looks most like A/1, which is B/1's: A/2 ~ B/2 is not mutual (B/2's best is A/1), so it goes too
+    scored = pairs(("A/1", "B/1", 0.95), ("A/1", "B/2", 0.80), ("A/2", "B/2", 0.70), ("A/1", "C/1", 0.9), ("A/3", "B/3", 0.6))
     kept = mutual_best(scored)
-    assert sorted(kept.select("unique_id_l", "unique_id_r").rows()) == [("A/1", "B/1"), ("A/1", "C/1"), ("A/2", "B/2")]
+    assert sorted(kept.select("unique_id_l", "unique_id_r").rows()) == [("A/1", "B/1"), ("A/1", "C/1"), ("A/3", "B/3")]
+    for side, other in (("unique_id_l", "unique_id_r"), ("unique_id_r", "unique_id_l")):
+        per_ngo = kept.group_by(side, pl.col(other).str.split("/").list.first()).len()
+        assert per_ngo["len"].max() == 1
 
 
 @pytest.mark.parametrize("ties", [False, True])
 def test_mutual_best_does_not_depend_on_the_order_of_the_pairs(ties):
-    p = 0.9 if ties else None
-    rows = [("A/1", "B/1", p or 0.95), ("A/1", "B/2", p or 0.93), ("A/2", "B/1", p or 0.91), ("A/2", "B/2", p or 0.6)]
+    rows = [("A/1", "B/1", 0.95), ("A/1", "B/2", 0.93), ("A/2", "B/2", 0.91), ("A/2", "B/1", 0.6), ("A/3", "C/1", 0.7)]
+    if ties:  # equal probabilities: the smaller ids win, whatever the order
+        rows = [(a, b, 0.9) for a, b, _ in rows]
     seen = {tuple(sorted(mutual_best(pairs(*order)).select("unique_id_l", "unique_id_r").rows())) for order in itertools.permutations(rows)}
-    assert len(seen) == 1
-    assert seen.pop() == (("A/1", "B/1"), ("A/2", "B/2"))
+    assert seen == {(("A/1", "B/1"), ("A/2", "B/2"), ("A/3", "C/1"))}
 
 
+def test_one_per_ngo_keeps_only_mutual_best_links_in_a_cluster():
+    scored = pairs(("A/1", "B/1", 0.95), ("A/1", "B/2", 0.94), ("A/2", "B/2", 0.9))
+    result = cluster(["A/1", "A/2", "B/1", "B/2"], scored, 0.5, NO_DECISIONS, one_per_ngo=True)
+    assert groups(result) == {frozenset({"A/1", "B/1"}), frozenset({"A/2", "B/2"})}
+    assert groups(cluster(["A/1", "A/2", "B/1", "B/2"], scored, 0.5, NO_DECISIONS)) == {frozenset({"A/1", "A/2", "B/1", "B/2"})}
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: mutual best pairs are chosen pair by pair, and their connected components can still "
+                   "join two records of one NGO through a third NGO (clusters.py, cluster: no check after nx.connected_components); "
+                   "the synthetic persons run has such a cluster (ALPHA/ALPHA-PER-00121: two true persons)")
 def test_one_per_ngo_clusters_never_hold_two_records_of_one_ngo():
-    scored = pairs(("A/1", "B/1", 0.95), ("A/1", "B/2", 0.94), ("A/2", "B/2", 0.5), ("B/2", "C/1", 0.97), ("A/1", "C/1", 0.6))
-    result = cluster(["A/1", "A/2", "B/1", "B/2", "C/1"], scored, 0.5, NO_DECISIONS, one_per_ngo=True)
+    # A/1 ~ B/1 and B/2 ~ C/1 and A/1 ~ C/1 are each mutual best, and together join B/1 and B/2
+    scored = pairs(("A/1", "B/1", 0.95), ("B/2", "C/1", 0.97), ("A/1", "C/1", 0.6))
+    result = cluster(["A/1", "B/1", "B/2", "C/1"], scored, 0.5, NO_DECISIONS, one_per_ngo=True)
     for members in groups(result):
         ngos = [m.split("/")[0] for m in members]
         assert len(ngos) == len(set(ngos)), members
-    assert frozenset({"A/1", "B/1"}) <= next(g for g in groups(result) if "A/1" in g)
 
 
 @pytest.mark.xfail(strict=True, reason="BUG: cluster() applies mutual_best before removing rejected pairs, so a rejected best "
