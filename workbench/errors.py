@@ -66,3 +66,7 @@ class AssetError(WorkbenchError):
 
 class ReportError(WorkbenchError):
     """A report, case file or other output cannot be written (unknown language, missing system library, unwritable folder)."""
+
+
+class PseudonymiseError(WorkbenchError):
+    """A name file, key file or output cannot be used to make pseudonyms (the message says which and why)."""

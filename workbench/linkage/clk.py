@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.errors import WorkbenchError
+from workbench.errors import PseudonymiseError
 from workbench.fileformats import XLSX_EXTENSIONS, detect_delimiter, detect_encoding, read_xlsx
 from workbench.linkage.names import fold_text, name_tokens, skeleton_word
 from workbench.sql import quote_ident
@@ -47,14 +47,12 @@ HASHES = 10
 SKELETON_WEIGHT = 2
 Q = 2
 MIN_KEY_BYTES = 32
+#: Marks the random pseudonym of a row without a name (it matches nothing).
+UNNAMED = "U-"
 PSEUDONYM_HEX = 24  # 96 bits: a collision among a million names has odds of about 1 in 10^16
 
 _POSITION_BYTES = 4  # a 32-bit draw per position: the modulo bias is below bits / 2^32 (2^-22 for 1,024)
 _PREFIX = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9_-]*)?")  # keeps pseudonyms inside the persons contract
-
-
-class PseudonymiseError(WorkbenchError):
-    """A name file, key file or output cannot be used to make pseudonyms (the message says which and why)."""
 
 
 def _subkey(key: bytes, label: bytes) -> bytes:
@@ -411,7 +409,9 @@ def pseudonymise_file(path: Path, key_path: Path, out: Path, *, name_columns: li
             counts["rows"] += 1
             if not tokens or " ".join(tokens) in _PLACEHOLDERS:
                 counts["empty"] += 1
-                codes = ["", ""]
+                # a person without a name still needs a pseudonym (the contract requires one); a random one
+                # links to nothing, where encoding "unknown" would link every unnamed person together
+                codes = [f"{prefix}{UNNAMED}{secrets.token_hex(PSEUDONYM_HEX // 2)}", ""]
             else:
                 counts["encoded"] += 1
                 codes = [encoder.pseudonym_of_tokens(tokens, prefix),
