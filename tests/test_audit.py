@@ -199,13 +199,16 @@ def test_cli_writes_lists_and_verifies_a_case_file(cli_db, tmp_path):
     assert "data/persons.csv" in tampered.output and "it was changed" in tampered.output
 
 
-def test_cli_verify_without_the_store_checks_the_package_alone(cli_db, tmp_path):
-    out = tmp_path / "casefile"
-    assert invoke(cli_db, "casefile", "--authority", "CH-OAG", "--out", out, "--no-pdf", "--no-interactive").exit_code == 0
-    alone = invoke(tmp_path / "no-store.duckdb", "verify", "--casefile", out)
+def test_cli_verify_without_the_store_checks_the_package_alone(logged, tmp_path):
+    _, casefile, _, _, _ = logged
+    alone = invoke(tmp_path / "no-store.duckdb", "verify", "--casefile", casefile.directory)
     assert alone.exit_code == 0, alone.output
     assert "no store at" in alone.output and not (tmp_path / "no-store.duckdb").exists()
-    missing = invoke(cli_db, "verify", "--casefile", tmp_path)
+    changed = Path(shutil.copytree(casefile.directory, tmp_path / "changed"))
+    (changed / "withheld.csv").write_text("record_type,reason,explanation,records\n", encoding="utf-8")
+    tampered = invoke(tmp_path / "no-store.duckdb", "verify", "--casefile", changed, "--json")
+    assert tampered.exit_code == 1 and json.loads(tampered.output)["logged"] is None
+    missing = invoke(tmp_path / "no-store.duckdb", "verify", "--casefile", tmp_path)
     assert missing.exit_code == 2 and "manifest.json is missing" in missing.output
 
 

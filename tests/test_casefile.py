@@ -23,6 +23,7 @@ import openpyxl
 import polars as pl
 import pypdfium2 as pdfium
 import pytest
+from openpyxl.utils.exceptions import IllegalCharacterError
 
 import workbench.casefile.index
 import workbench.casefile.package
@@ -539,6 +540,15 @@ def test_a_folder_without_a_manifest_is_named(tmp_path):
         verify_casefile(folder)
     with pytest.raises(WorkbenchError, match="not a folder"):
         verify_casefile(tmp_path / "nowhere")
+    (folder / "manifest.json").write_text('{"format": "workbench-casefile/1", "files": [', encoding="utf-8")
+    with pytest.raises(WorkbenchError, match="not a readable manifest"):
+        verify_casefile(folder)
+
+
+def test_a_package_another_store_never_logged_is_not_vouched_for(packages, synth_store):
+    check = verify_casefile(packages["DE-GBA"].directory, synth_store)
+    assert check.logged is False
+    assert check.problems == [f"case file {packages['DE-GBA'].casefile_id} is not in this store's export log"]
 
 
 # -- 4. formulas ---------------------------------------------------------------------------------
@@ -588,6 +598,26 @@ def test_formulas_are_defused_in_csv_and_xlsx_and_kept_in_parquet(fresh_store, t
     numbers = [row[header.index("killed")] for row in sheet.iter_rows(min_row=2, values_only=True)]
     assert numbers and all(isinstance(n, int) for n in numbers if n is not None)
     assert verify_casefile(written.directory, fresh_store).ok
+
+
+@pytest.mark.xfail(strict=True, raises=IllegalCharacterError, reason="BUG: spreadsheet.write_xlsx appends text with control "
+                   "characters (a vertical tab from a pasted Word text survives ingest) and openpyxl raises IllegalCharacterError: "
+                   "not a WorkbenchError, and its message echoes the cell, which may be personal data")
+def test_a_control_character_does_not_stop_the_workbook(fresh_store, tmp_path):
+    incident_id = fresh_store.con.execute("SELECT min(incident_id) FROM active.incidents WHERE ngo_id = 'ALPHA' "
+                                          "AND NOT coalesce(confidential_source, FALSE)").fetchone()[0]
+    fresh_store.con.execute("UPDATE incidents SET narrative = 'Shelling' || chr(11) || 'of the market' "
+                            "WHERE ngo_id = 'ALPHA' AND incident_id = ?", [incident_id])
+    try:
+        written = write_casefile(fresh_store, "DE-GBA", tmp_path / "cf", Selection.parse(ngos=["ALPHA"]), on=ON, xlsx=True,
+                                 pdf=False, interactive=False)
+    except WorkbenchError as exc:  # refusing is acceptable, if the message names the record and not its text
+        assert "Shelling" not in str(exc) and incident_id in str(exc)
+        return
+    sheet = openpyxl.load_workbook(written.directory / "data" / "casefile.xlsx")["incidents"]
+    header = [c.value for c in sheet[1]]
+    narratives = {row[header.index("incident_id")]: row[header.index("narrative")] for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert narratives[incident_id].startswith("Shelling") and "\x0b" not in narratives[incident_id]
 
 
 @pytest.mark.parametrize("authority", AUTHORITIES)

@@ -118,6 +118,9 @@ def score(
                         except EMTrainingException:
                             # a field the data does not have (no casualty figures, say) leaves the block empty
                             notes.notes.append(f"training block {rule!r} holds no pairs in these data; skipped")
+                        except ValueError as exc:
+                            # on a handful of pairs EM can drive a level's m to exactly 0, which Splink refuses
+                            notes.notes.append(f"training block {rule!r} gave no usable estimate ({exc}); skipped")
                 model = floor_m(linker.misc.save_model_to_json())
                 linker = Linker(table, model, log_level=logging.WARNING)
             else:

@@ -78,7 +78,8 @@ def _frame(store: Store, sql: str, params: dict[str, Any]) -> pl.DataFrame:
 
 
 def _bits(probability: float) -> float:
-    """A probability as a match weight (log2 of the odds)."""
+    """A probability as a match weight (log2 of the odds); a threshold of 1 is taken as just below it."""
+    probability = min(max(probability, 1e-12), 1 - 1e-12)
     return math.log2(probability / (1 - probability))
 
 
