@@ -103,7 +103,7 @@ def parquet_text(path: Path) -> str:
     values = []
     for row in pl.read_parquet(path).iter_rows():
         for value in row:
-            values.extend(str(v) for v in value) if isinstance(value, list) else values.append(str(value))
+            values += [str(v) for v in value] if isinstance(value, list) else [str(value)]
     return "\n".join(values)
 
 

@@ -191,6 +191,7 @@ PRECISION_ROWS = {
             f"Y,2013,Douma,unlawful_killing,3,{MARKET}\n"
             f"G,2014-05-06,Rif Dimashq,arbitrary_detention,,{CHECKPOINT}\n"
             f"T,2015-06-03,Harasta,torture,1,{BRANCH}\n"
+            f"W,2017-09-12,Harasta,torture,1,{BRANCH}\n"
             "AR,2016-02-10,Douma,unlawful_killing,3,قصف سوق الخضار في دوما أدى إلى مقتل ثلاثة أشخاص\n"
             f"K,2016-02-10,Yabroud,unlawful_killing,10,{MARKET}\n"),
     "BBB": (f"D,2013-03-28,Douma,unlawful_killing,3,{MARKET}\n"  # in March, four weeks after its first day
@@ -199,7 +200,8 @@ PRECISION_ROWS = {
             f"P,2014-05-06,Douma,arbitrary_detention,,{CHECKPOINT}\n"  # inside Rif Dimashq
             f"Q,2014-05-06,Aleppo,arbitrary_detention,,{CHECKPOINT}\n"  # in another governorate
             f"T,2015-06-17,Harasta,torture,1,{BRANCH}\n"  # two weeks after AAA/T
-            f"T1,2015-06-04,Douma,torture,1,{BRANCH}\n"
+            f"T1,2015-06-04,Douma,torture,1,{BRANCH}\n"  # the next day (and the next week), 4 km away
+            f"W,2017-09-13,Harasta,torture,1,{BRANCH}\n"
             f"L,2016-02-10,Douma,unlawful_killing,4,{MARKET}\n"),
 }
 
@@ -211,7 +213,7 @@ def precise(contracts, tmp_path_factory):
     with open_store(":memory:", contracts=contracts, user=ANALYST) as store:
         for ngo, rows in PRECISION_ROWS.items():
             ingest_incidents(store, root, ngo, rows)
-        assert incident_rules.prepare(store, INCIDENT_CFG) == 14
+        assert incident_rules.prepare(store, INCIDENT_CFG) == 16
         yield store
 
 
@@ -287,7 +289,15 @@ def test_a_governorate_only_report_is_a_candidate_inside_its_governorate_only(ca
 
 def test_incidents_two_weeks_apart_are_not_linked(candidates):
     assert candidates.get(frozenset(("AAA/T", "BBB/T")), 0.0) < INCIDENT_CFG["match_threshold"]
-    assert candidates[frozenset(("AAA/T", "BBB/T1"))] >= INCIDENT_CFG["match_threshold"]  # the day after is
+    assert candidates[frozenset(("AAA/W", "BBB/W"))] >= INCIDENT_CFG["match_threshold"]  # the same report a day apart is
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: two reports a day and 4 km apart (Harasta, Wednesday 3 June 2015; Douma, Thursday "
+                   "4 June) are not even candidates: they fall in different grid cells and different weeks, and the shifted grid "
+                   "is blocked within one week only (incidents.py BLOCKING_RULES: add `l.cell_shifted = r.cell_shifted AND "
+                   "l.week = r.week + 1` and its mirror; points near the corner of both grids can still be missed)")
+def test_reports_a_day_and_a_few_km_apart_are_candidates_across_a_week_boundary(candidates):
+    assert frozenset(("AAA/T", "BBB/T1")) in candidates
 
 
 # -- 4. decisions, respected by the next run -------------------------------------------------------
@@ -528,7 +538,7 @@ def test_a_cluster_reads_as_one_sentence_and_superseded_records_do_not_count(con
     row = view.row(0, named=True)
     assert (row["records"], row["ngos"], row["killed_min"], row["killed_max"]) == (3, 3, 7, 9)
     assert row["summary"] == ("documented by 3 NGOs; dates 12–13 March 2013 (1 known only to the month or year); place Douma; "
-                              "killed 7–9; types differ: torture")
+                              "killed 7–9; types differ: torture_ill_treatment")
     assert (row["date_from"], row["date_to"]) == (date(2013, 3, 12), date(2013, 3, 13))
 
 
@@ -590,8 +600,6 @@ def test_already_heard_lists_each_person_once(contracts, tmp_path):
     assert heard.height == 1 and heard["already_heard"].all()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: already_heard() cuts the person id out of the record id with split_part(record_id, "
-                   "'/', 2), which truncates ids holding a slash (persons.py _HEARD_SQL: use link_clusters.local_id)")
 def test_already_heard_keeps_person_ids_with_a_slash(contracts, tmp_path):
     with open_store(":memory:", contracts=contracts) as store:
         _persons_store(store, tmp_path, "P/2013/1", second=False)
@@ -639,7 +647,7 @@ def test_a_broken_linkage_configuration_names_the_file_and_key(tmp_path, change,
     path = _broken(tmp_path, change)
     with pytest.raises(ContractError) as caught:
         load_linkage_config(path)
-    assert f"{path}: {key}" in caught.value.problems
+    assert [p for p in caught.value.problems if p.startswith(f"{path}: {key}")], caught.value.problems
 
 
 def test_every_problem_of_a_linkage_configuration_is_reported_at_once(tmp_path):
@@ -670,9 +678,10 @@ def test_fewer_than_two_records_give_an_empty_honest_run(contracts, tmp_path, ro
         assert consolidated_incidents(store).is_empty()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: with a few records, Splink's EMTrainingException ('Training rule ... resulted in no "
-                   "record pairs') escapes link_incidents (engine.py score catches only duckdb.Error): catch Splink's errors and "
-                   "raise a WorkbenchError saying there are too few records to train (or fall back to the stored model)")
+@pytest.mark.xfail(strict=True, reason="BUG: when no pair meets DETERMINISTIC_RULES (a few records, or one NGO without "
+                   "duplicates), the prior probability_two_random_records_match is 0 and Splink's predict raises 'ValueError: math "
+                   "domain error' (log2 of 0) out of link_incidents (engine.py score): floor the prior, or raise a WorkbenchError "
+                   "saying there are too few records to train")
 def test_too_few_records_to_train_give_a_clear_error_or_a_run(contracts, tmp_path):
     with open_store(":memory:", contracts=contracts, user=ANALYST) as store:
         ingest_incidents(store, tmp_path, "AAA", f"I-1,2013-03-12,Douma,unlawful_killing,3,{MARKET}\n"

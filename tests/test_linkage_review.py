@@ -16,8 +16,9 @@ import pytest
 
 from workbench.errors import WorkbenchError
 from workbench.linkage import review as review_module
-from workbench.linkage.review import (EXCERPT_CHARS, FIELDS, ReviewWidget, accept_records, pair_evidence, pair_records, pairs_within,
-                                      reject_records, review_records, review_widget, uncertain_clusters, uncertain_pairs)
+from workbench.linkage.review_widget import ReviewWidget, review_widget
+from workbench.linkage.review import (EXCERPT_CHARS, FIELDS, accept_records, pair_evidence, pair_records, pairs_within,
+                                      reject_records, review_records, uncertain_clusters, uncertain_pairs)
 from workbench.linkage.run import link_all
 from workbench.store import open_store
 
@@ -104,7 +105,7 @@ def test_the_evidence_names_each_level_and_adds_up_to_the_match_weight(linked):
     evidence = pair_evidence(linked, "incidents", pair["id_l"], pair["id_r"])
     assert evidence["comparison"].to_list() == ["prior", "date", "place", "violations", "killed", "perpetrators", "narrative"]
     assert evidence["weight"].sum() == pytest.approx(pair["match_weight"])
-    labels = {lv["label_for_charts"] for c in review_module._latest_run(linked, "incidents")[2]["comparisons"]
+    labels = {lv["label_for_charts"] for c in review_module.latest_run_summary(linked, "incidents")[2]["comparisons"]
               for lv in c["comparison_levels"]}
     assert set(evidence["level"][1:]) <= labels
     assert pair_evidence(linked, "incidents", "ALPHA/none", "BAYAN/none").is_empty()

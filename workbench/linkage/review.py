@@ -12,22 +12,21 @@ linkage run, which the widget offers to start with the stored model (no retraini
 >>> from workbench.store import open_store
 >>> store = open_store("workbench.duckdb")  # doctest: +SKIP
 >>> uncertain_pairs(store, "incidents", limit=5)  # doctest: +SKIP
+>>> from workbench.linkage.review_widget import review_widget
 >>> review_widget(store)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from typing import Any
 
-import ipywidgets as widgets
 import networkx as nx
 import polars as pl
 
 from workbench.errors import WorkbenchError
-from workbench.linkage.clusters import ENTITIES, record_decision, split_cluster
+from workbench.linkage.clusters import ENTITIES, record_decision
 from workbench.linkage.run import LinkRun, link_incidents, link_persons
 from workbench.store import Store
 
@@ -35,7 +34,6 @@ from workbench.store import Store
 #: short excerpt is enough to tell two reports apart).
 EXCERPT_CHARS = 300
 TITLE_CHARS = 120
-ERROR_STYLE = "color:#a12a2a"
 
 #: What the review shows of a record, in order, with its label. Persons: the pseudonym and what the
 #: linkage compares, nothing else (no notes, status, consent, name encoding or description).
@@ -56,12 +54,12 @@ _CLUSTERS_SCHEMA = {"cluster_id": pl.String, "records": pl.Int64, "ngos": pl.Int
                     "weakest_link": pl.Float64, "scored_pairs": pl.Int64, "decided_pairs": pl.Int64}
 
 
-def _check_entity(entity: str) -> None:
+def check_entity(entity: str) -> None:
     if entity not in ENTITIES:
         raise WorkbenchError(f"unknown entity {entity!r}; known: {', '.join(ENTITIES)}")
 
 
-def _latest_run(store: Store, entity: str) -> tuple[str, float, dict[str, Any]] | None:
+def latest_run_summary(store: Store, entity: str) -> tuple[str, float, dict[str, Any]] | None:
     """The model id, match threshold and Splink model of the run whose pairs are stored, or None."""
     row = store.con.execute("""SELECT m.model_id, m.config, m.model FROM linkage_models m
                                WHERE m.entity = ? AND m.model_id IN (SELECT model_id FROM link_pairs WHERE entity = ?
@@ -97,8 +95,8 @@ def uncertain_pairs(store: Store, entity: str = "incidents", *, limit: int = 50,
     ...     uncertain_pairs(store).height
     0
     """
-    _check_entity(entity)
-    run = _latest_run(store, entity)
+    check_entity(entity)
+    run = latest_run_summary(store, entity)
     if run is None:
         return pl.DataFrame(schema=_PAIRS_SCHEMA)
     _, threshold, _ = run
@@ -129,7 +127,7 @@ def uncertain_clusters(store: Store, entity: str = "incidents", *, limit: int = 
     ``weakest_link`` is the lowest match probability among the scored pairs inside the cluster
     (null when none was scored: records joined by analysts' decisions only, listed last).
     """
-    _check_entity(entity)
+    check_entity(entity)
     return _frame(store, """
         WITH members AS (SELECT cluster_id, record_id, ngo_id FROM link_clusters WHERE entity = $entity),
         sizes AS (
@@ -206,7 +204,7 @@ def review_records(store: Store, entity: str, record_ids: list[str]) -> pl.DataF
     sex, age group, age, roles, incidents and whether they gave an account. A record no longer
     among the current records is left out.
     """
-    _check_entity(entity)
+    check_entity(entity)
     ids = list(dict.fromkeys(record_ids))
     raw = _frame(store, _INCIDENTS_SQL if entity == "incidents" else _PERSONS_SQL, {"ids": ids})
     if entity == "incidents":
@@ -256,7 +254,7 @@ def pair_evidence(store: Store, entity: str, id_l: str, id_r: str) -> pl.DataFra
     likely any two records are to match, before comparing them. ``level`` is null where the stored
     model cannot say (a parameter Splink left at its default). Empty when the pair was not scored.
     """
-    _check_entity(entity)
+    check_entity(entity)
     a, b = sorted((id_l, id_r))
     row = store.con.execute("""SELECT p.match_weight, p.evidence, m.model FROM link_pairs p
                                LEFT JOIN linkage_models m USING (model_id)
@@ -280,7 +278,7 @@ def pair_evidence(store: Store, entity: str, id_l: str, id_r: str) -> pl.DataFra
 
 def pairs_within(store: Store, entity: str, record_ids: list[str]) -> pl.DataFrame:
     """The scored pairs among these records (``id_l``, ``id_r``, ``match_probability``) and their latest decision."""
-    _check_entity(entity)
+    check_entity(entity)
     return _frame(store, """
         WITH decided AS (SELECT id_l, id_r, arg_max(decision, seq) AS decision FROM link_decisions WHERE entity = $entity GROUP BY ALL)
         SELECT least(p.id_l, p.id_r) AS id_l, greatest(p.id_l, p.id_r) AS id_r, p.match_probability, d.decision
@@ -321,272 +319,8 @@ def reject_records(store: Store, entity: str, record_ids: list[str], *, reason: 
 
 def recluster(store: Store, entity: str) -> LinkRun:
     """Run the entity's linkage again with its stored model (no retraining), so that decisions take effect."""
-    _check_entity(entity)
+    check_entity(entity)
     return link_incidents(store, retrain=False) if entity == "incidents" else link_persons(store, retrain=False)
 
 
 # -- HTML ---------------------------------------------------------------------------------------
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "<span style='color:#888'>–</span>"
-    if isinstance(value, list):
-        return html.escape(", ".join(str(v) for v in value)) if value else "<span style='color:#888'>–</span>"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return html.escape(str(value))
-
-
-def records_html(entity: str, records: pl.DataFrame, missing: list[str] | None = None) -> str:
-    """The records side by side (one column each), rows where they differ shaded; only :data:`FIELDS` are shown."""
-    rows = []
-    data = records.to_dicts()
-    for name, label in FIELDS[entity]:
-        values = [r.get(name) for r in data]
-        differ = name not in ("ngo_id", "incident_id", "person_id", "narrative", "title") and len({repr(v) for v in values}) > 1
-        shade = " style='background:#fff3d6'" if differ else ""
-        rows.append(f"<tr{shade}><th style='text-align:left;vertical-align:top'>{html.escape(label)}</th>"
-                    + "".join(f"<td style='vertical-align:top;max-width:28em'>{_cell(v)}</td>" for v in values) + "</tr>")
-    head = "<tr><th></th>" + "".join(f"<th style='text-align:left'>{html.escape(r['record_id'])}</th>" for r in data) + "</tr>"
-    gone = (f"<p><i>No longer among the current records: {html.escape(', '.join(missing))}</i></p>" if missing else "")
-    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>{gone}"
-
-
-def evidence_html(evidence: pl.DataFrame) -> str:
-    """Per comparison, the level and the weight it added (green for, red against)."""
-    if evidence.is_empty():
-        return "<p><i>This pair was not scored in the latest run (its records were never compared).</i></p>"
-    rows = []
-    for r in evidence.iter_rows(named=True):
-        w = r["weight"]
-        colour = "#2a7a2a" if w is not None and w > 0 else "#a12a2a" if w is not None and w < 0 else "#555"
-        weight = "–" if w is None else f"{w:+.2f}"
-        rows.append(f"<tr><td>{html.escape(r['comparison'])}</td><td>{_cell(r['level'])}</td>"
-                    f"<td style='text-align:right;color:{colour}'>{weight}</td></tr>")
-    return ("<table><thead><tr><th>comparison</th><th>level</th><th>weight (bits)</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
-
-
-def _error_html(exc: Exception) -> str:
-    return f"<p style='{ERROR_STYLE}'>{html.escape(str(exc))}</p>"
-
-
-def _probability(p: float | None) -> str:
-    return "–" if p is None else f"{p:.4f}"
-
-
-class ReviewWidget(widgets.VBox):
-    """Uncertain pairs or clusters one at a time, with Accept / Reject / Split and Re-cluster now.
-
-    The controls are attributes, and :meth:`accept`, :meth:`reject`, :meth:`split` and
-    :meth:`recluster` do what the buttons do, so that code (and the tests) can drive it.
-    """
-
-    def __init__(self, store: Store, entity: str = "incidents", *, limit: int = 50):
-        _check_entity(entity)
-        self._store = store
-        self.limit = limit
-        self.page = 0
-        self.position = 0
-        self.items: pl.DataFrame = pl.DataFrame()
-        self.entity = widgets.ToggleButtons(options=list(ENTITIES), value=entity, description="Records")
-        self.mode = widgets.ToggleButtons(options=[("Pairs", "pairs"), ("Clusters", "clusters")], value="pairs", description="Review")
-        self.previous_button = widgets.Button(description="Previous", icon="arrow-left")
-        self.next_button = widgets.Button(description="Next", icon="arrow-right")
-        self.where = widgets.HTML()
-        self.parts = widgets.SelectMultiple(options=[], description="Split off", rows=4, layout=widgets.Layout(width="32em"))
-        self.reason = widgets.Text(placeholder="why (stored with the decision)", description="Reason", layout=widgets.Layout(width="40em"))
-        writable = not store.read_only
-        self.accept_button = widgets.Button(description="Accept", button_style="success", icon="check", disabled=not writable,
-                                            tooltip="These records are the same incident or person")
-        self.reject_button = widgets.Button(description="Reject", button_style="danger", icon="times", disabled=not writable,
-                                            tooltip="None of these records is the same as another")
-        self.split_button = widgets.Button(description="Split", button_style="warning", icon="cut", disabled=not writable,
-                                           tooltip="The records chosen under 'Split off' go apart from the others")
-        self.recluster_button = widgets.Button(description="Re-cluster now", icon="refresh", disabled=not writable,
-                                               tooltip="Run the linkage again with the stored model, so that decisions take effect")
-        # HTML widgets, not Output captures: a notebook run headless (the tests) shows them like any value
-        self.header, self.item_view, self.status = widgets.HTML(), widgets.HTML(), widgets.HTML()
-        self.status.value = ("<p>Decisions are stored at once, with who, when and why; they take effect at the next linkage run "
-                             "(<i>Re-cluster now</i>, or <code>workbench link</code>).</p>" if writable else
-                             "<p>The store is open read-only: review only. Open it for writing to record decisions.</p>")
-        self.entity.observe(lambda _: self.reload(), names="value")
-        self.mode.observe(lambda _: self.reload(), names="value")
-        self.previous_button.on_click(lambda _: self.move(-1))
-        self.next_button.on_click(lambda _: self.move(+1))
-        self.accept_button.on_click(lambda _: self.accept())
-        self.reject_button.on_click(lambda _: self.reject())
-        self.split_button.on_click(lambda _: self.split())
-        self.recluster_button.on_click(lambda _: self.recluster())
-        super().__init__([
-            widgets.HBox([self.entity, self.mode]), self.header,
-            widgets.HBox([self.previous_button, self.next_button, self.where]), self.item_view,
-            self.parts, self.reason,
-            widgets.HBox([self.accept_button, self.reject_button, self.split_button, self.recluster_button]), self.status,
-        ])
-        self.reload()
-
-    # -- what is shown --------------------------------------------------------------------
-    def reload(self, *, page: int = 0) -> None:
-        """Fetch a page of the least certain items (pairs without a decision, or clusters) and show the first."""
-        entity = self.entity.value
-        try:
-            if self.mode.value == "pairs":
-                self.items = uncertain_pairs(self._store, entity, limit=self.limit, offset=page * self.limit)
-            else:
-                self.items = uncertain_clusters(self._store, entity, limit=self.limit, offset=page * self.limit)
-        except WorkbenchError as exc:
-            self.items = pl.DataFrame()
-            self.header.value = _error_html(exc)
-            return
-        self.page, self.position = page, 0
-        run = _latest_run(self._store, entity)
-        if run is None:
-            self.header.value = (f"<p>No linkage run yet for {html.escape(entity)}: run <code>link_all(store)</code> "
-                                 "(or <code>workbench link</code>) first.</p>")
-        else:
-            what = "pairs without a decision, closest to the match threshold first" if self.mode.value == "pairs" else \
-                "clusters of two or more records, the weakest link first"
-            self.header.value = (f"<p>{html.escape(entity.capitalize())}, model <code>{html.escape(run[0])}</code>, match threshold "
-                                 f"{run[1]:g}: {html.escape(what)}.</p>")
-        self.show()
-
-    def current_records(self) -> list[str]:
-        """The record ids of the item shown (two for a pair), or none."""
-        if self.items.is_empty() or self.position >= self.items.height:
-            return []
-        row = self.items.row(self.position, named=True)
-        return [row["id_l"], row["id_r"]] if "id_l" in row else list(row["record_ids"])
-
-    def move(self, step: int) -> None:
-        """The next (``+1``) or previous (``-1``) item, across pages."""
-        target = self.position + step
-        if 0 <= target < self.items.height:
-            self.position = target
-            self.show()
-        elif target >= self.items.height and self.items.height == self.limit:
-            self.reload(page=self.page + 1)
-        elif target < 0 and self.page > 0:
-            self.reload(page=self.page - 1)
-            self.position = max(self.items.height - 1, 0)
-            self.show()
-
-    def show(self) -> None:
-        """Render the current item: its records side by side, the evidence, and the choices for a split."""
-        ids = self.current_records()
-        self.previous_button.disabled = self.position == 0 and self.page == 0
-        self.next_button.disabled = self.position >= self.items.height - 1 and self.items.height < self.limit
-        if not ids:
-            self.where.value = ""
-            self.item_view.value = "<p><i>Nothing to review here.</i></p>"
-            self.parts.options = []
-            return
-        first = self.page * self.limit + 1
-        self.where.value = (f"item {first + self.position} (page {self.page + 1}, items {first}–{first + self.items.height - 1})")
-        self.parts.options = ids
-        self.parts.value = ()
-        try:
-            self.item_view.value = self._item_html(ids)
-        except WorkbenchError as exc:
-            self.item_view.value = _error_html(exc)
-
-    def _item_html(self, ids: list[str]) -> str:
-        entity = self.entity.value
-        records = review_records(self._store, entity, ids)
-        missing = [i for i in ids if i not in set(records["record_id"])]
-        row = self.items.row(self.position, named=True)
-        if "id_l" in row:
-            side = "above" if row["above_threshold"] else "below"
-            where = ("in the same cluster" if row["same_cluster"] else "in different clusters")
-            head = (f"<p><b>Match probability {_probability(row['match_probability'])}</b> ({side} the threshold; now {where})"
-                    + (f"; decision so far: <b>{html.escape(row['decision'])}</b>" if row["decision"] else "") + "</p>")
-            evidence = "<h5>Evidence</h5>" + evidence_html(pair_evidence(self._store, entity, row["id_l"], row["id_r"]))
-        else:
-            head = (f"<p><b>Cluster {html.escape(row['cluster_id'])}</b>: {row['records']} records from {row['ngos']} NGOs; "
-                    f"weakest scored link {_probability(row['weakest_link'])}</p>")
-            evidence = "<h5>Scored pairs inside the cluster</h5>" + self._pairs_html(ids)
-        return head + records_html(entity, records, missing) + evidence
-
-    def _pairs_html(self, ids: list[str]) -> str:
-        pairs = pairs_within(self._store, self.entity.value, ids)
-        if pairs.is_empty():
-            return "<p><i>No pair inside this cluster was scored (it was joined by decisions).</i></p>"
-        rows = []
-        for a, b, p, decision in pairs.iter_rows():
-            levels = pair_evidence(self._store, self.entity.value, a, b).filter(pl.col("comparison") != "prior")
-            said = "; ".join(f"{c}: {lv or '?'} ({'–' if w is None else f'{w:+.1f}'})" for c, w, lv in levels.iter_rows())
-            rows.append(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td style='text-align:right'>{_probability(p)}</td>"
-                        f"<td>{_cell(decision)}</td><td><small>{html.escape(said)}</small></td></tr>")
-        return ("<table><thead><tr><th>record</th><th>record</th><th>probability</th><th>decision</th><th>evidence</th></tr></thead>"
-                f"<tbody>{''.join(rows)}</tbody></table>")
-
-    # -- decisions ------------------------------------------------------------------------
-    def _decide(self, action: str) -> int | None:
-        try:
-            ids = self.current_records()
-            if not ids:
-                raise WorkbenchError("nothing to decide on: no pair or cluster is shown")
-            reason = self.reason.value.strip()
-            if not reason:
-                raise WorkbenchError("write why in 'Reason' first: it is stored with the decision for the next analyst")
-            if self._store.read_only:
-                raise WorkbenchError("the store is open read-only; open it for writing to record decisions")
-            entity = self.entity.value
-            if action == "accept":
-                stored = accept_records(self._store, entity, ids, reason=reason)
-            elif action == "reject":
-                stored = reject_records(self._store, entity, ids, reason=reason)
-            else:
-                part = list(self.parts.value)
-                if not part or len(part) == len(ids):
-                    raise WorkbenchError("choose under 'Split off' the records that go apart (some, not all)")
-                stored = split_cluster(self._store, entity, part, [i for i in ids if i not in part], reason=reason)
-        except WorkbenchError as exc:
-            self.status.value = _error_html(exc)
-            return None
-        self.status.value = (f"<p><b>Stored</b>: {html.escape(action)} of {html.escape(', '.join(ids))} "
-                             f"({stored} pair decision{'s' if stored != 1 else ''}, by {html.escape(self._store.user)}). "
-                             "It takes effect at the next linkage run: press <i>Re-cluster now</i>.</p>")
-        self.reason.value = ""
-        self.show_decided(action)
-        return stored
-
-    def show_decided(self, action: str) -> None:
-        """Mark the current item as decided (the list itself changes at the next reload)."""
-        self.item_view.value = f"<p style='color:#2a7a2a'><b>Decided: {html.escape(action)}</b></p>" + self.item_view.value
-
-    def accept(self) -> int | None:
-        """Accept the records shown as the same; returns the decisions stored (None on an error, shown in the widget)."""
-        return self._decide("accept")
-
-    def reject(self) -> int | None:
-        """Reject the records shown as a match (every pair among them)."""
-        return self._decide("reject")
-
-    def split(self) -> int | None:
-        """Split the records chosen under 'Split off' from the others shown."""
-        return self._decide("split")
-
-    def recluster(self) -> LinkRun | None:
-        """Run the linkage of the entity shown again with its stored model, and reload the list."""
-        try:
-            run = recluster(self._store, self.entity.value)
-        except WorkbenchError as exc:
-            self.status.value = _error_html(exc)
-            return None
-        note = (" Persons are compared within linked incidents: re-cluster persons too."
-                if run.entity == "incidents" else "")
-        self.reload()
-        self.status.value = (f"<p><b>Re-clustered {html.escape(run.entity)}</b> with the stored model: {run.records} records, "
-                             f"{run.multi_record_clusters} clusters of two or more ({run.clusters} in all).{html.escape(note)}</p>"
-                             + "".join(f"<p><small>{html.escape(n)}</small></p>" for n in run.notes if "rejected" in n))
-        return run
-
-
-def review_widget(store: Store, entity: str = "incidents", *, limit: int = 50) -> ReviewWidget:
-    """Review the linkage: the least certain pairs (or clusters) first, with Accept, Reject and Split.
-
-    ``limit`` items are fetched per page. Decisions are stored at once (who is ``store.user``) and
-    take effect at the next run, which *Re-cluster now* starts with the stored model.
-    """
-    return ReviewWidget(store, entity, limit=limit)
