@@ -23,7 +23,6 @@ import openpyxl
 import polars as pl
 import pypdfium2 as pdfium
 import pytest
-from openpyxl.utils.exceptions import IllegalCharacterError
 
 import workbench.casefile.index
 import workbench.casefile.package
@@ -600,9 +599,6 @@ def test_formulas_are_defused_in_csv_and_xlsx_and_kept_in_parquet(fresh_store, t
     assert verify_casefile(written.directory, fresh_store).ok
 
 
-@pytest.mark.xfail(strict=True, raises=IllegalCharacterError, reason="BUG: spreadsheet.write_xlsx appends text with control "
-                   "characters (a vertical tab from a pasted Word text survives ingest) and openpyxl raises IllegalCharacterError: "
-                   "not a WorkbenchError, and its message echoes the cell, which may be personal data")
 def test_a_control_character_does_not_stop_the_workbook(fresh_store, tmp_path):
     incident_id = fresh_store.con.execute("SELECT min(incident_id) FROM active.incidents WHERE ngo_id = 'ALPHA' "
                                           "AND NOT coalesce(confidential_source, FALSE)").fetchone()[0]

@@ -8,7 +8,6 @@ from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import openpyxl
 import polars as pl
 import pytest
@@ -241,9 +240,6 @@ def test_a_list_is_written_only_where_it_can_be_logged(synth_store, fresh_store,
     assert exports(fresh_store).height == 0
 
 
-@pytest.mark.xfail(strict=True, raises=duckdb.CatalogException, reason="BUG: linkage.persons.already_heard reads link_clusters without asking "
-                   "store.has_table, so a store made before person linkage, opened read-only (no migration), cannot list contact "
-                   "requests: DuckDB CatalogException instead of falling back to account_given")
 def test_a_store_older_than_person_linkage_still_lists_contact_requests(synthetic, tmp_path):
     path = copy_store(synthetic[0], tmp_path / "store")
     with open_store(path) as store:

@@ -315,6 +315,7 @@ class Decided:
     pairs: dict[frozenset[str], float]
     clusters: dict[str, str]
     person_clusters: dict[str, str]
+    person_pairs: dict[frozenset[str], float]
     stored: pl.DataFrame
     custody: list
     custody_problems: list[str]
@@ -365,6 +366,8 @@ def decided(linked, tmp_path_factory) -> Decided:
             "SELECT id_l, id_r, match_probability FROM link_pairs WHERE entity = 'incidents'").fetchall()}
         return Decided(rejected, accepted, split[:1], split[1:], conflict, person_rejected, started, run, pairs,
                        clusters_of(store, "incidents"), clusters_of(store, "persons"),
+                       {frozenset((x, y)): p for x, y, p in store.con.execute(
+                           "SELECT id_l, id_r, match_probability FROM link_pairs WHERE entity = 'persons'").fetchall()},
                        store.frame("SELECT * FROM link_decisions ORDER BY seq"), store.custody_entries(), store.custody_problems())
 
 
@@ -388,6 +391,7 @@ def test_the_parts_of_a_split_cluster_stay_apart(decided):
 
 def test_a_rejected_person_pair_stays_apart(decided):
     a, b = decided.person_rejected
+    assert decided.person_pairs[frozenset((a, b))] >= CONFIG.persons["match_threshold"]
     assert decided.person_clusters[a] != decided.person_clusters[b]
 
 
@@ -516,6 +520,7 @@ def test_the_consolidated_view_agrees_with_its_records(linked_store):
         days = records.filter(pl.col("date_precision") == "day")["date_start"]
         if days.len():
             assert row["date_from"] == days.min()
+            assert (days.max() - days.min()).days <= INCIDENT_CFG["max_cluster_days"]  # no chain of look-alike reports
         types = [set(t) for t in records["violation_types"]]
         union, common = set().union(*types), set.intersection(*types)
         assert set(row["types_all_agree"] or []) == common and set(row["types_some"] or []) == union - common

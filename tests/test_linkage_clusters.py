@@ -97,6 +97,32 @@ def test_decisions_that_cannot_all_hold_are_reported_not_dropped():
     assert "A/1 and C/1 were rejected" in result.conflicts[0]
 
 
+# -- chains of look-alike reports ------------------------------------------------------------------
+
+def span(members: frozenset[str], days: dict[str, int]) -> int:
+    known = [days[m] for m in members if m in days]
+    return max(known) - min(known) if known else 0
+
+
+def test_a_chain_spanning_too_many_days_is_split_and_same_day_links_survive():
+    # a campaign: one report every other day, each like the next; and two NGOs' reports of day 4
+    days = {"A/1": 0, "A/2": 2, "A/3": 4, "B/3": 4, "A/4": 6, "A/5": 8, "A/6": 10}
+    chain = pairs(("A/1", "A/2", 0.97), ("A/2", "A/3", 0.97), ("A/3", "B/3", 0.95), ("B/3", "A/4", 0.97), ("A/4", "A/5", 0.97),
+                  ("A/5", "A/6", 0.97))
+    whole = cluster(list(days), chain, THRESHOLD, NO_DECISIONS)
+    assert len(groups(whole)) == 1  # without the guard, one "incident" of ten days
+    result = cluster(list(days), chain, THRESHOLD, NO_DECISIONS, days=days, max_span_days=7)
+    assert all(span(g, days) <= 7 for g in groups(result))
+    assert frozenset({"A/3", "B/3"}) in groups(result)
+
+
+def test_a_short_cluster_is_left_alone_and_an_accepted_pair_is_never_split():
+    days = {"A/1": 0, "B/1": 1, "C/1": 2, "D/1": 30, "E/1": 40}
+    scored = pairs(("A/1", "B/1", 0.91), ("B/1", "C/1", 0.91))
+    result = cluster(list(days), scored, THRESHOLD, decided(("D/1", "E/1", "accept")), days=days, max_span_days=7)
+    assert groups(result) == {frozenset({"A/1", "B/1", "C/1"}), frozenset({"D/1", "E/1"})}
+
+
 # -- one record per NGO (persons) ----------------------------------------------------------------
 
 def test_mutual_best_keeps_one_record_per_ngo():

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from workbench.errors import ReportError
 from workbench.sql import quote_ident
@@ -72,5 +73,9 @@ def write_xlsx(con: duckdb.DuckDBPyConnection, sheets: dict[str, str], path: Pat
 
 def _cell(value: Any) -> Any:
     if isinstance(value, list):
-        return "; ".join("" if v is None else str(v) for v in value)
+        value = "; ".join("" if v is None else str(v) for v in value)
+    if isinstance(value, str):
+        # XLSX is XML: control characters (a vertical tab pasted from a word processor) cannot be written there;
+        # they become U+FFFD in the workbook only, and the CSV and Parquet files keep them as stored
+        return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
     return value

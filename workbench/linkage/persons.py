@@ -151,7 +151,9 @@ def already_heard(store: Store) -> pl.DataFrame:
 
     Before any person linkage, each record is its own cluster and only ``account_given`` counts.
     """
-    if store.con.execute("SELECT count(*) FROM link_clusters WHERE entity = 'persons'").fetchone()[0]:
+    linked = store.has_table("link_clusters") and store.con.execute(  # a store older than linkage, opened read-only, has none
+        "SELECT count(*) FROM link_clusters WHERE entity = 'persons'").fetchone()[0]
+    if linked:
         return store.frame(_HEARD_SQL)
     return store.frame("""
         SELECT ngo_id || '/' || person_id AS record_id, ngo_id, person_id, ngo_id || '/' || person_id AS cluster_id,
