@@ -474,6 +474,49 @@ def _quality(result: dict) -> str:
             f"cluster P {clusters['precision']:.3f} R {clusters['recall']:.3f} F1 {clusters['f1']:.3f}")
 
 
+def _print_profile(profiled: dict) -> None:
+    exact = "exact" if profiled["sample"] >= 1 else f"estimated from {profiled['sample']:.0%} samples"
+    print(f"pairs per blocking rule ({exact}; each rule's pairs beyond the earlier ones'):")
+    for rule in profiled["ours"]:
+        print(f"  {rule['pairs']:>14,}  {rule['rule']}")
+    print(f"  {profiled['ours'][-1]['cumulative']:>14,}  in all (ours)")
+    print(f"  {profiled['simple']['pairs']:>14,}  plain: {profiled['simple']['rule']}")
+    for side in ("training", "plain_training"):
+        for rule in profiled[side]:
+            print(f"  {rule['pairs']:>14,}  EM block ({'ours' if side == 'training' else 'plain'}): {rule['rule']}")
+    print(f"  {profiled['deterministic']['pairs']:>14,}  deterministic rule: {profiled['deterministic']['rule']}")
+    print(f"records: {profiled['shape']}; largest blocks of the first rule: {profiled['largest_blocks']}")
+
+
+def _print_table(mine: dict, base: dict, threshold: float, blocking: str) -> None:
+    timings, splink_ours, splink_plain = mine["timings"], mine["splink"], base["splink"]
+    ratio = mine["seconds"] / base["seconds"]
+    core = timings["train and score"] + timings["cluster"]
+    print(f"{'step (seconds)':<40}{'ours':>10}{'plain':>10}  note")
+    print(_row("prepare link_incidents (SQL)", timings["prepare"], None, "plain Splink gets the same frame before its clock"))
+    print(_row("load the records into Splink's DuckDB", None, base["load_seconds"], "ours: inside train and score"))
+    for label in dict.fromkeys([*splink_ours, *splink_plain]):
+        print(_row(f"  {label}", splink_ours.get(label), splink_plain.get(label)))
+    print(_row("  other (load records, fetch pairs)", timings["train and score"] - sum(splink_ours.values()), None))
+    print(_row("train and score", timings["train and score"], None))
+    print(_row("cluster (ours: networkx, decisions)", timings["cluster"], None, "plain: cluster (Splink), above"))
+    print(_row("store model, pairs, clusters, log", timings["store"], None))
+    print(_row("total", mine["seconds"], base["seconds"],
+               f"ours / plain {ratio:.2f}; train, score and cluster alone / plain {core / base['seconds']:.2f}"))
+    print(_row("peak memory (MiB)", mine["peak_bytes"] / 2**20, base["peak_bytes"] / 2**20))
+    print(f"pairs: ours kept {mine['pairs_kept']:,} for review, {mine['linked_pairs']:,} linked (p >= {threshold}); "
+          f"plain scored {base['pairs_scored']:,}, {base['linked_pairs']:,} linked ({blocking} blocking)")
+    print(f"clusters: ours {mine['clusters']:,} ({mine['multi_record_clusters']:,} of several records, largest "
+          f"{mine['quality']['largest_cluster']:,}); plain {base['clusters']:,} ({base['multi_record_clusters']:,}, largest "
+          f"{base['quality']['largest_cluster']:,})")
+    print(f"against the truth: ours {_quality(mine)}")
+    print(f"                   plain {_quality(base)}")
+
+
+def _rounded(values: dict) -> dict:
+    return {key: round(value, 3) for key, value in values.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=1_000_000, help="reported incidents in the store, over all NGOs")
@@ -485,16 +528,20 @@ def main() -> None:
                         help='plain Splink\'s blocking: block_on("admin1", "week") (simple) or our blocking rules (ours)')
     parser.add_argument("--profile-sample", type=float, default=1.0,
                         help="share of records on each side when counting pairs per blocking rule (1: exact; 0: no profile)")
+    parser.add_argument("--profile-only", action="store_true", help="build the store and count the pairs, without linking")
     parser.add_argument("--repeat", type=int, default=1, help="runs of ours and of plain Splink, interleaved; the fastest of each is reported")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args()
     if args.ngos < 2 or args.incidents < 2 * args.ngos or args.actors < 0 or not 0 <= args.profile_sample <= 1:
         parser.error("need at least two NGOs, two incidents per NGO, no negative actors, and a profile sample between 0 and 1")
+    if args.profile_only and not args.profile_sample:
+        parser.error("--profile-only needs a --profile-sample above 0")
 
     from workbench.linkage.config import load_linkage_config
 
     threshold = float(load_linkage_config().incidents["match_threshold"])
     ngos = ngo_ids(args.ngos)
+    runs: dict[str, list[dict]] = {"ours": [], "plain": []}
     with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
         work = Path(tmp)
         db = (args.store or work / "linkage.duckdb").resolve()
@@ -503,99 +550,52 @@ def main() -> None:
         start = time.perf_counter()
         built = run("build", db, args.incidents, ngos, args.actors, args.seed)
         build_seconds = time.perf_counter() - start
-        runs: dict[str, list[dict]] = {"ours": [], "plain": []}
-        for number in range(max(1, args.repeat)):  # interleaved, so that a busy moment of the machine hits both alike
+        for number in range(0 if args.profile_only else max(1, args.repeat)):  # interleaved: a busy moment hits both alike
             runs["ours"].append(run("ours", db, work, number))
             runs["plain"].append(run("plain", db, args.plain_blocking, threshold))
         profiled = run("profile", db, args.profile_sample) if args.profile_sample > 0 else None
-    mine, base = (min(results, key=lambda r: r["seconds"]) for results in runs.values())
-    spread = {name: [round(r["seconds"], 2) for r in results] for name, results in runs.items()}
 
-    timings, splink_ours, splink_plain = mine["timings"], mine["splink"], base["splink"]
-    ratio = mine["seconds"] / base["seconds"]
-    core = timings["train and score"] + timings["cluster"]
-    met = ratio <= TARGET_RATIO
-    print(f"linkage benchmark: {mine['records']:,} incidents of {len(ngos)} NGOs, {args.actors:,} actors in the pool; "
-          f"store {db if args.store else '(temporary)'}; fastest of {len(spread['ours'])} runs, all runs: {spread}")
+    print(f"linkage benchmark: {built['stored']:,} incidents of {len(ngos)} NGOs, {args.actors:,} actors in the pool, seed {args.seed}; "
+          f"store {db if args.store else '(temporary)'}")
     if built["built"]:
         print(f"store built (untimed): {built['pool']:,} true incidents, reported by (NGOs, true incidents) {built['reported_by']}; "
               f"rows made in {built['generate_seconds']:.1f} s, {len(ngos)} packages ingested in {built['ingest_seconds']:.1f} s "
               f"({build_seconds:.1f} s in all)")
     else:
         print(f"store reused: it already holds the {built['stored']:,} incidents (checked in {build_seconds:.1f} s)")
-    print(f"{'step (seconds)':<40}{'ours':>10}{'plain':>10}  note")
-    print(_row("prepare link_incidents (SQL)", timings["prepare"], None, "plain Splink gets the same frame before its clock"))
-    print(_row("load the records into Splink's DuckDB", None, base["load_seconds"], "ours: inside train and score"))
-    for label in dict.fromkeys([*splink_ours, *splink_plain]):
-        print(_row(f"  {label}", splink_ours.get(label), splink_plain.get(label)))
-    other = timings["train and score"] - sum(splink_ours.values())
-    print(_row("  other (load records, fetch pairs)", other, None))
-    print(_row("train and score", timings["train and score"], None))
-    print(_row("cluster (ours: networkx, decisions)", timings["cluster"], splink_plain.get("cluster (Splink)"), "plain: in DuckDB, above"))
-    print(_row("store model, pairs, clusters, log", timings["store"], None))
-    print(_row("total", mine["seconds"], base["seconds"], f"ours / plain {ratio:.2f}; without prepare and store "
-                                                          f"{core / base['seconds']:.2f}"))
-    print(_row("peak memory (MiB)", mine["peak_bytes"] / 2**20, base["peak_bytes"] / 2**20))
-    print(f"pairs: ours kept {mine['pairs_kept']:,} for review (p >= review threshold), {mine['linked_pairs']:,} linked (p >= {threshold}); "
-          f"plain scored {base['pairs_scored']:,}, {base['linked_pairs']:,} linked ({args.plain_blocking} blocking)")
-    print(f"clusters: ours {mine['clusters']:,} ({mine['multi_record_clusters']:,} of several records, largest "
-          f"{mine['quality']['largest_cluster']:,}); plain {base['clusters']:,} ({base['multi_record_clusters']:,}, largest "
-          f"{base['quality']['largest_cluster']:,})")
-    print(f"against the truth: ours {_quality(mine)}")
-    print(f"                   plain {_quality(base)}")
+    summary = {"benchmark": "linkage", "incidents": built["stored"], "ngos": len(ngos), "actors": args.actors, "seed": args.seed,
+               "true_incidents": built["pool"], "store_built": built["built"], "build_seconds": round(build_seconds, 3),
+               "cores": os.cpu_count(), "profile": profiled, "splink_published": SPLINK_PUBLISHED,
+               "target": {"ours_vs_plain_max": TARGET_RATIO}, "target_met": None}
+    if args.profile_only:
+        _print_profile(profiled)
+        print("linkage not run (--profile-only)")
+        if args.json:
+            print(json.dumps(summary))
+        return
+
+    mine, base = (min(results, key=lambda r: r["seconds"]) for results in runs.values())
+    spread = {name: [round(r["seconds"], 2) for r in results] for name, results in runs.items()}
+    ratio, core = mine["seconds"] / base["seconds"], mine["timings"]["train and score"] + mine["timings"]["cluster"]
+    print(f"fastest of {len(spread['ours'])} runs, all runs: {spread}")
+    _print_table(mine, base, threshold, args.plain_blocking)
     if profiled:
-        exact = "exact" if profiled["sample"] >= 1 else f"estimated from {profiled['sample']:.0%} samples"
-        print(f"pairs per blocking rule ({exact}; each rule's pairs beyond the earlier ones'):")
-        for rule in profiled["ours"]:
-            print(f"  {rule['pairs']:>14,}  {rule['rule']}")
-        print(f"  {profiled['ours'][-1]['cumulative']:>14,}  in all (ours)")
-        print(f"  {profiled['simple']['pairs']:>14,}  plain: {profiled['simple']['rule']}")
-        for rule in profiled["training"]:
-            print(f"  {rule['pairs']:>14,}  EM block (ours): {rule['rule']}")
-        for rule in profiled["plain_training"]:
-            print(f"  {rule['pairs']:>14,}  EM block (plain): {rule['rule']}")
-        print(f"  {profiled['deterministic']['pairs']:>14,}  deterministic rule: {profiled['deterministic']['rule']}")
-        print(f"records: {profiled['shape']}; largest blocks of the first rule: {profiled['largest_blocks']}")
+        _print_profile(profiled)
     per_million = mine["seconds"] / mine["records"] * 1e6
     print(f"beside Splink's published figure ({SPLINK_PUBLISHED}): ours {mine['seconds'] / 60:.1f} min for {mine['records']:,} "
-          f"records ({per_million / 60:.1f} min per million), plain Splink here {base['seconds'] / 60:.1f} min, on {os.cpu_count()} cores")
-    print(f"target (ours at most {TARGET_RATIO}x plain Splink): {'met' if met else 'NOT met'} ({ratio:.2f}x)")
-
-    summary = {
-        "benchmark": "linkage",
-        "incidents": mine["records"],
-        "ngos": len(ngos),
-        "actors": args.actors,
-        "true_incidents": built["pool"],
-        "store_built": built["built"],
-        "build_seconds": round(build_seconds, 3),
-        "cores": os.cpu_count(),
-        "ours_seconds": round(mine["seconds"], 3),
-        "plain_seconds": round(base["seconds"], 3),
-        "ours_vs_plain": round(ratio, 3),
-        "core_vs_plain": round(core / base["seconds"], 3),
-        "ours_timings": {k: round(v, 3) for k, v in timings.items()},
-        "ours_splink": {k: round(v, 3) for k, v in splink_ours.items()},
-        "plain_splink": {k: round(v, 3) for k, v in splink_plain.items()},
-        "plain_load_seconds": round(base["load_seconds"], 3),
-        "plain_blocking": args.plain_blocking,
-        "ours_peak_mib": round(mine["peak_bytes"] / 2**20),
-        "plain_peak_mib": round(base["peak_bytes"] / 2**20),
-        "ours_pairs_kept": mine["pairs_kept"],
-        "ours_linked_pairs": mine["linked_pairs"],
-        "plain_pairs_scored": base["pairs_scored"],
-        "plain_linked_pairs": base["linked_pairs"],
-        "ours_clusters": mine["clusters"],
-        "plain_clusters": base["clusters"],
-        "ours_quality": mine["quality"],
-        "plain_quality": base["quality"],
-        "profile": profiled,
-        "runs_seconds": spread,
-        "seconds_per_million": round(per_million, 1),
-        "splink_published": SPLINK_PUBLISHED,
-        "target": {"ours_vs_plain_max": TARGET_RATIO},
-        "target_met": met,
-    }
+          f"records ({per_million / 60:.1f} min per million at this size), plain Splink here {base['seconds'] / 60:.1f} min, "
+          f"on {os.cpu_count()} cores")
+    print(f"target (ours at most {TARGET_RATIO}x plain Splink): {'met' if ratio <= TARGET_RATIO else 'NOT met'} ({ratio:.2f}x)")
+    summary |= {
+        "ours_seconds": round(mine["seconds"], 3), "plain_seconds": round(base["seconds"], 3), "ours_vs_plain": round(ratio, 3),
+        "core_vs_plain": round(core / base["seconds"], 3), "ours_timings": _rounded(mine["timings"]), "ours_splink": _rounded(mine["splink"]),
+        "plain_splink": _rounded(base["splink"]), "plain_load_seconds": round(base["load_seconds"], 3), "plain_blocking": args.plain_blocking,
+        "ours_peak_mib": round(mine["peak_bytes"] / 2**20), "plain_peak_mib": round(base["peak_bytes"] / 2**20),
+        "ours_pairs_kept": mine["pairs_kept"], "ours_linked_pairs": mine["linked_pairs"], "plain_pairs_scored": base["pairs_scored"],
+        "plain_linked_pairs": base["linked_pairs"], "ours_clusters": mine["clusters"], "plain_clusters": base["clusters"],
+        "ours_quality": mine["quality"], "plain_quality": base["quality"], "runs_seconds": spread,
+        "seconds_per_million": round(per_million, 1), "target_met": ratio <= TARGET_RATIO,
+    }  # fmt: skip
     if args.json:
         print(json.dumps(summary))
 

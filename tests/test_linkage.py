@@ -24,7 +24,7 @@ from tests.conftest import base_manifest, make_package
 from workbench.errors import ContractError, WorkbenchError
 from workbench.ingest import ingest_package
 from workbench.linkage import incidents as incident_rules
-from workbench.linkage.clusters import decisions, record_decision, split_cluster
+from workbench.linkage.clusters import record_decision, split_cluster
 from workbench.linkage.config import load_linkage_config
 from workbench.linkage.consolidate import consolidated_incidents
 from workbench.linkage.engine import M_FLOOR, floor_m, model_parameters, score
@@ -171,9 +171,6 @@ def test_person_pairs_are_only_between_ngos(linked_store):
     assert linked_store.con.execute("SELECT count(*) FROM link_pairs WHERE entity = 'persons'").fetchone()[0] > 100
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: mutual best pairs can still chain two records of one NGO into one person cluster "
-                   "(clusters.py cluster(): nothing enforces one record per NGO after connected components); here "
-                   "ALPHA/ALPHA-PER-00121 joins two true persons, with two ALPHA and two GAMMA records")
 def test_no_person_cluster_holds_two_records_of_one_ngo(linked_store):
     doubled = linked_store.frame("""SELECT cluster_id, ngo_id, count(*) AS records FROM link_clusters WHERE entity = 'persons'
                                     GROUP BY ALL HAVING count(*) > 1""")
@@ -217,12 +214,6 @@ def precise(contracts, tmp_path_factory):
         yield store
 
 
-YEAR_BUG = pytest.mark.xfail(strict=True, reason=(
-    "BUG: the date level 'same year (one known to the year)' can never be reached: a year-precise range overlaps, so its gap "
-    "is <= 0 and the earlier level 'within far_days days' takes it (incidents.py comparisons: exclude year precision from "
-    "that level, as the 'same month' level does); a date known only to the year then counts as strong evidence"))
-
-
 def level_of(store: Store, comparison: str, a: str, b: str) -> str:
     """The label of the level a pair falls in, evaluating the comparison's SQL conditions in order."""
     levels = next(c for c in incident_rules.comparisons(INCIDENT_CFG) if c["output_column_name"] == comparison)["comparison_levels"]
@@ -243,8 +234,8 @@ def level_of(store: Store, comparison: str, a: str, b: str) -> str:
     ("date", "AAA/T", "BBB/T1", f"within {INCIDENT_CFG['near_days']} day"),
     ("date", "AAA/M", "BBB/D", "same month (one known to the month)"),
     ("date", "AAA/M", "BBB/E", f"within {INCIDENT_CFG['far_days']} days"),  # known to March, reported for 26 February
-    pytest.param("date", "AAA/Y", "BBB/X", "same year (one known to the year)", marks=YEAR_BUG),
-    pytest.param("date", "AAA/Y", "AAA/M", "same year (one known to the year)", marks=YEAR_BUG),
+    pytest.param("date", "AAA/Y", "BBB/X", "same year (one known to the year)"),
+    pytest.param("date", "AAA/Y", "AAA/M", "same year (one known to the year)"),
     ("date", "AAA/T", "BBB/T", "different dates"),  # two weeks apart
     ("place", "AAA/M", "BBB/D", "same place"),
     ("place", "AAA/T", "BBB/T1", f"within {INCIDENT_CFG['far_km']} km"),  # Harasta and Douma, about 4 km apart
@@ -292,10 +283,6 @@ def test_incidents_two_weeks_apart_are_not_linked(candidates):
     assert candidates[frozenset(("AAA/W", "BBB/W"))] >= INCIDENT_CFG["match_threshold"]  # the same report a day apart is
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: two reports a day and 4 km apart (Harasta, Wednesday 3 June 2015; Douma, Thursday "
-                   "4 June) are not even candidates: they fall in different grid cells and different weeks, and the shifted grid "
-                   "is blocked within one week only (incidents.py BLOCKING_RULES: add `l.cell_shifted = r.cell_shifted AND "
-                   "l.week = r.week + 1` and its mirror; points near the corner of both grids can still be missed)")
 def test_reports_a_day_and_a_few_km_apart_are_candidates_across_a_week_boundary(candidates):
     assert frozenset(("AAA/T", "BBB/T1")) in candidates
 
@@ -459,9 +446,6 @@ def test_model_parameters_show_m_u_and_bayes_factor_per_level(linked, entity):
         assert by_level["same place"] > by_level["inside the same governorate (one known only to it)"] > by_level["different governorates"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: floor_m raises low m values to the floor and then divides by the new total (> 1), "
-                   "so those levels end just below the floor (0.00488 for 0.005) (engine.py floor_m: renormalise only the "
-                   "levels above the floor, to 1 - floor x the number floored)")
 @pytest.mark.parametrize("entity", ["incidents", "persons"])
 def test_no_trained_m_is_below_the_floor(linked, entity):
     m = getattr(linked, entity).parameters["m"].drop_nulls()
@@ -595,9 +579,6 @@ def _persons_store(store: Store, root: Path, person_id: str, second: bool) -> No
     store.con.execute("INSERT INTO link_clusters VALUES ('persons', 'm', ?, 'AAA', ?, ?)", [f"AAA/{person_id}", person_id, f"AAA/{person_id}"])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: already_heard() joins link_clusters to every active persons row, so a person an NGO "
-                   "sent in two current submissions is listed twice (persons.py _HEARD_SQL, members: keep the latest row per "
-                   "ngo_id/person_id as PREPARE_SQL does, or aggregate per record_id)")
 def test_already_heard_lists_each_person_once(contracts, tmp_path):
     with open_store(":memory:", contracts=contracts) as store:
         _persons_store(store, tmp_path, "P-1", second=True)
@@ -620,9 +601,6 @@ def test_a_read_only_store_is_refused(synth_store, link):
         link(synth_store)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: record_decision() does not check store.read_only, so DuckDB's own "
-                   "InvalidInputException escapes instead of a WorkbenchError (clusters.py record_decision: refuse a "
-                   "read-only store as run.py link_incidents does)")
 def test_a_decision_on_a_read_only_store_is_refused_clearly(synth_store):
     with pytest.raises(WorkbenchError, match="read-only"):
         record_decision(synth_store, "incidents", "ALPHA/ALPHA-2013-0011", "BAYAN/BYN/2013/010", "accept")
@@ -683,10 +661,6 @@ def test_fewer_than_two_records_give_an_empty_honest_run(contracts, tmp_path, ro
         assert consolidated_incidents(store).is_empty()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: when no pair meets DETERMINISTIC_RULES (a few records, or one NGO without "
-                   "duplicates), the prior probability_two_random_records_match is 0 and Splink's predict raises 'ValueError: math "
-                   "domain error' (log2 of 0) out of link_incidents (engine.py score): floor the prior, or raise a WorkbenchError "
-                   "saying there are too few records to train")
 def test_too_few_records_to_train_give_a_clear_error_or_a_run(contracts, tmp_path):
     with open_store(":memory:", contracts=contracts, user=ANALYST) as store:
         ingest_incidents(store, tmp_path, "AAA", f"I-1,2013-03-12,Douma,unlawful_killing,3,{MARKET}\n"

@@ -152,9 +152,6 @@ def test_one_per_ngo_keeps_only_mutual_best_links_in_a_cluster():
     assert groups(cluster(["A/1", "A/2", "B/1", "B/2"], scored, 0.5, NO_DECISIONS)) == {frozenset({"A/1", "A/2", "B/1", "B/2"})}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: mutual best pairs are chosen pair by pair, and their connected components can still "
-                   "join two records of one NGO through a third NGO (clusters.py, cluster: no check after nx.connected_components); "
-                   "the synthetic persons run has such a cluster (ALPHA/ALPHA-PER-00121: two true persons)")
 def test_one_per_ngo_clusters_never_hold_two_records_of_one_ngo():
     # A/1 ~ B/1 and B/2 ~ C/1 and A/1 ~ C/1 are each mutual best, and together join B/1 and B/2
     scored = pairs(("A/1", "B/1", 0.95), ("B/2", "C/1", 0.97), ("A/1", "C/1", 0.6))
@@ -164,16 +161,12 @@ def test_one_per_ngo_clusters_never_hold_two_records_of_one_ngo():
         assert len(ngos) == len(set(ngos)), members
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cluster() applies mutual_best before removing rejected pairs, so a rejected best "
-                   "match still hides the second-best one (clusters.py, cluster: `kept = mutual_best(kept)` runs before the rejections)")
 def test_a_rejected_best_match_lets_the_next_best_be_considered():
     scored = pairs(("A/1", "B/1", 0.95), ("A/1", "B/2", 0.85))
     result = cluster(["A/1", "B/1", "B/2"], scored, 0.5, decided(("A/1", "B/1", "reject")), one_per_ngo=True)
     assert frozenset({"A/1", "B/2"}) in groups(result)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: with one_per_ngo, an accepted pair is added beside the model's mutual best pair, so "
-                   "a person cluster holds two records of one NGO (clusters.py, cluster: accepted edges bypass mutual_best)")
 def test_an_accepted_pair_takes_the_place_of_the_models_best_match():
     scored = pairs(("A/1", "B/1", 0.95))
     result = cluster(["A/1", "B/1", "B/2"], scored, 0.5, decided(("A/1", "B/2", "accept")), one_per_ngo=True)

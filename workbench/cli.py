@@ -612,11 +612,15 @@ def link_decision(
     db: Optional[Path] = DbOption,
 ) -> None:
     """Record an analyst's decision on a pair; every later linkage run respects it."""
-    from workbench.linkage.clusters import record_decision
+    from workbench.linkage.clusters import ENTITIES, check_record, record_decision
     from workbench.store import open_store
 
+    if entity not in ENTITIES:
+        raise typer.BadParameter(f"--entity is one of {', '.join(ENTITIES)}")
     config = _settings(db)
     with _friendly_errors(), open_store(config.db_path) as store:
+        for record in (first, second):
+            check_record(store, entity, record)
         entry = record_decision(store, entity, first, second, decision, reason=reason)
     console.print(f"recorded: {decision} {first} ~ {second} (custody log entry {entry.seq}, by {entry.actor}); "
                   "it takes effect at the next `workbench link`")

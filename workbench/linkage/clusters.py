@@ -40,6 +40,8 @@ def record_decision(store: Store, entity: str, id_a: str, id_b: str, decision: s
     """Store an analyst's decision on a pair (``accept`` or ``reject``) with who and when, and log it."""
     if entity not in ENTITIES:
         raise WorkbenchError(f"unknown entity {entity!r}; known: {', '.join(ENTITIES)}")
+    if store.read_only:
+        raise WorkbenchError("a decision is stored in the store; open the store for writing (not read-only)")
     if decision not in DECISIONS:
         raise WorkbenchError(f"decision {decision!r}: a pair can only be accepted or rejected (a split rejects pairs)")
     if id_a == id_b:
@@ -52,6 +54,18 @@ def record_decision(store: Store, entity: str, id_a: str, id_b: str, decision: s
                           [seq, entity, id_l, id_r, decision, entry.at, entry.actor, reason, entry.seq])
     store.write_anchor()
     return entry
+
+
+_RECORD_TABLES = {"incidents": ("incidents", "incident_id"), "persons": ("persons", "person_id")}
+
+
+def check_record(store: Store, entity: str, record_id: str) -> None:
+    """Raise unless ``record_id`` (``NGO/local id``) is a current record: a typed id with a typo would be stored and never apply."""
+    ngo_id, _, local_id = record_id.partition("/")
+    table, key = _RECORD_TABLES[entity]
+    if not local_id or not store.con.execute(f"SELECT count(*) FROM active.{table} WHERE ngo_id = ? AND {key} = ?",
+                                             [ngo_id, local_id]).fetchone()[0]:
+        raise WorkbenchError(f"no current {entity[:-1]} {record_id!r} (write it as NGO/local id, e.g. ALPHA/ALPHA-2014-0094)")
 
 
 def split_cluster(store: Store, entity: str, part: list[str], rest: list[str], *, reason: str | None = None) -> int:
@@ -107,17 +121,27 @@ def cluster(records: list[str] | pl.Series, pairs: pl.DataFrame, threshold: floa
     """
     graph = nx.Graph()
     graph.add_nodes_from(records)
-    kept = pairs.filter(pl.col("match_probability") >= threshold)
-    if one_per_ngo:
-        kept = mutual_best(kept)
     rejected = {(r["id_l"], r["id_r"]) for r in decided.filter(pl.col("decision") == "reject").iter_rows(named=True)}
     accepted = {(r["id_l"], r["id_r"]) for r in decided.filter(pl.col("decision") == "accept").iter_rows(named=True)}
+    kept = pairs.filter(pl.col("match_probability") >= threshold)
+    if rejected:  # a rejected best match must not hide the second best
+        pair_keys = pl.DataFrame(sorted(rejected), schema={"unique_id_l": pl.String, "unique_id_r": pl.String}, orient="row")
+        ordered = kept.with_columns(pl.min_horizontal("unique_id_l", "unique_id_r").alias("_a"), pl.max_horizontal("unique_id_l", "unique_id_r").alias("_b"))
+        kept = ordered.join(pair_keys, left_on=["_a", "_b"], right_on=["unique_id_l", "unique_id_r"], how="anti").drop("_a", "_b")
+    if one_per_ngo:
+        if accepted:  # an accepted pair displaces the model's competing pairs of its two records
+            settled = {node for pair in accepted for node in pair}
+            kept = kept.filter(~pl.col("unique_id_l").is_in(settled) & ~pl.col("unique_id_r").is_in(settled))
+        kept = mutual_best(kept)
     for a, b, p in kept.select("unique_id_l", "unique_id_r", "match_probability").iter_rows():
         if _ordered(a, b) not in rejected:
             graph.add_edge(a, b, capacity=float(p))
     for a, b in accepted:
         if a in graph and b in graph:
             graph.add_edge(a, b, capacity=_ACCEPTED)
+    if one_per_ngo:
+        # one record per NGO in a cluster: two of one NGO's records joined through others are kept apart
+        rejected = rejected | _same_ngo_pairs(graph)
     conflicts = _cut_rejected(graph, rejected)
     if days and max_span_days is not None:
         _split_long_chains(graph, days, max_span_days)
@@ -171,3 +195,18 @@ def _split_long_chains(graph: nx.Graph, days: dict[str, int], max_span_days: int
             pending = still
             if not pending:
                 break
+
+
+def _same_ngo_pairs(graph: nx.Graph) -> set[tuple[str, str]]:
+    """Pairs of records of one NGO that share a component (record ids are ``NGO/local id``)."""
+    pairs: set[tuple[str, str]] = set()
+    for component in nx.connected_components(graph):
+        if len(component) < 3:
+            continue
+        by_ngo: dict[str, list[str]] = {}
+        for node in component:
+            by_ngo.setdefault(node.split("/", 1)[0], []).append(node)
+        for members in by_ngo.values():
+            members.sort()
+            pairs |= {(a, b) for i, a in enumerate(members) for b in members[i + 1:]}
+    return pairs

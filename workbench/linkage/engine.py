@@ -102,7 +102,11 @@ def score(
             warnings.simplefilter("ignore")
             if model is None:
                 linker = Linker(table, settings, log_level=logging.WARNING)
-                linker.training.estimate_probability_two_random_records_match(deterministic_rules, recall=recall)
+                try:
+                    linker.training.estimate_probability_two_random_records_match(deterministic_rules, recall=recall)
+                except ValueError:
+                    # no pair is certainly alike (a handful of records): Splink's default prior stands
+                    notes.notes.append("no pair meets the deterministic rules; the prior probability of a match is Splink's default")
                 linker.training.estimate_u_using_random_sampling(max_pairs=random_pairs, seed=seed)
                 if labels is not None and labels.height >= min_labels:
                     con.register("labels_arrow", labels.select("unique_id_l", "unique_id_r").to_arrow())
@@ -122,6 +126,11 @@ def score(
                             # on a handful of pairs EM can drive a level's m to exactly 0, which Splink refuses
                             notes.notes.append(f"training block {rule!r} gave no usable estimate ({exc}); skipped")
                 model = floor_m(linker.misc.save_model_to_json())
+                prior = model.get("probability_two_random_records_match")
+                if not isinstance(prior, (int, float)) or not 0 < prior < 1:
+                    # no pair was certainly alike (a handful of records): one match in ten thousand pairs, Splink's default
+                    model["probability_two_random_records_match"] = DEFAULT_PRIOR
+                    notes.notes.append(f"the prior probability of a match could not be estimated ({prior!r}); {DEFAULT_PRIOR} is used")
                 linker = Linker(table, model, log_level=logging.WARNING)
             else:
                 linker = Linker(table, model, log_level=logging.WARNING)
@@ -144,6 +153,9 @@ def _untrained(model: dict[str, Any]) -> list[str]:
             if not any(lv.get("m_probability") is not None for lv in c.get("comparison_levels", []) if not lv.get("is_null_level"))]
 
 
+#: The prior used when the data give none to estimate it from.
+DEFAULT_PRIOR = 0.0001
+
 #: The least m probability a level keeps after training: EM drives the m of levels that matches never
 #: show in the training blocks towards zero, which would make one miscoded field veto any match.
 M_FLOOR = 0.005
@@ -157,10 +169,12 @@ def floor_m(model: dict[str, Any], floor: float = M_FLOOR) -> dict[str, Any]:
         if not any(lv.get("m_probability") is not None for lv in levels):
             continue  # nothing was learnt for this comparison: Splink's defaults stand, and the notes say so
         # a level never seen among matches (m unknown) is rare among them: it gets the floor
-        raised = [max(float(lv["m_probability"] if lv.get("m_probability") is not None else 0.0), floor) for lv in levels]
-        total = sum(raised)
-        for level, m in zip(levels, raised):
-            level["m_probability"] = m / total
+        known = [float(lv["m_probability"]) if lv.get("m_probability") is not None else 0.0 for lv in levels]
+        low = [m < floor for m in known]
+        rest = sum(m for m, is_low in zip(known, low) if not is_low)
+        room = 1.0 - floor * sum(low)  # what the levels above the floor share, in their proportions
+        for level, m, is_low in zip(levels, known, low):
+            level["m_probability"] = floor if is_low else m / rest * room
     return model
 
 

@@ -102,7 +102,8 @@ def comparisons(config: dict[str, Any]) -> list[dict[str, Any]]:
             level(f"{both_day} AND {_gap()} <= {int(config['near_days'])}", f"within {config['near_days']} day"),
             level(f"{overlap} AND (date_precision_l = 'month' OR date_precision_r = 'month') "
                   "AND date_precision_l <> 'year' AND date_precision_r <> 'year'", "same month (one known to the month)"),
-            level(f"{_gap()} <= {int(config['far_days'])}", f"within {config['far_days']} days"),
+            level(f"{_gap()} <= {int(config['far_days'])} AND date_precision_l <> 'year' AND date_precision_r <> 'year'",
+                  f"within {config['far_days']} days"),
             level(overlap, "same year (one known to the year)"),
             level("ELSE", "different dates"),
         ]},
@@ -154,6 +155,8 @@ BLOCKING_RULES = [
     "l.cell_shifted = r.cell_shifted AND l.week = r.week",
     "l.cell = r.cell AND l.week = r.week + 1",
     "l.cell = r.cell AND l.week + 1 = r.week",
+    "l.cell_shifted = r.cell_shifted AND l.week = r.week + 1",
+    "l.cell_shifted = r.cell_shifted AND l.week + 1 = r.week",
     "l.coarse_admin1 = r.admin1 AND l.week = r.week",
     "l.admin1 = r.coarse_admin1 AND l.week = r.week",
     "l.coarse_admin1 = r.admin1 AND l.week = r.week + 1",

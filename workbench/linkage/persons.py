@@ -132,7 +132,8 @@ _HEARD_SQL = """
 WITH members AS (
     SELECT c.cluster_id, c.record_id, c.ngo_id, c.local_id, p.account_given
     FROM link_clusters c JOIN active.persons p ON p.ngo_id = c.ngo_id AND p.person_id = c.local_id
-    WHERE c.entity = 'persons'),
+    WHERE c.entity = 'persons'
+    QUALIFY row_number() OVER (PARTITION BY c.record_id ORDER BY p.submission_id DESC, p.source_row) = 1),
 clusters AS (
     SELECT cluster_id, count(DISTINCT ngo_id) AS ngos, count(DISTINCT record_id) AS records,
            bool_or(coalesce(account_given, FALSE)) AS account_given
