@@ -71,100 +71,110 @@ SPLINK_PUBLISHED = "about 1,000,000 records in about a minute on a laptop (Splin
 # --- the records: one pool of true incidents, each NGO's view of it -----------------------------
 
 
-def reported_records(incidents: int, ngos: list[str], actors: int, seed: int):
-    """Each NGO's incidents (and actors and links when ``actors``), and the truth: (per NGO frames, truth, pool size).
+def _reporters(pool_size_for: int, ngos: int, rng):
+    """How many NGOs report each true incident, so that the reports add up to ``pool_size_for``; and which NGOs."""
+    import numpy as np
 
-    The NGO frames are keyed by NGO id: ``(incidents, actors or None, incident_actors or None)``.
-    The truth has ``record_id`` (``NGO/incident_id``) and ``true_id``.
+    most = min(len(REPORTERS), ngos)
+    shares = np.array(REPORTERS[:most]) / sum(REPORTERS[:most])
+    draws = rng.choice(most, size=math.ceil(pool_size_for / (shares @ np.arange(1, most + 1)) * 1.1) + 10, p=shares) + 1
+    pool = int(np.searchsorted(np.cumsum(draws), pool_size_for)) + 1
+    reporters = draws[:pool].copy()
+    reporters[-1] -= int(reporters.sum()) - pool_size_for  # exactly that many reports in all
+    # weighted sampling without replacement (Efraimidis-Spirakis keys): the first NGOs are larger
+    weight = 1.0 / (1.0 + 0.1 * np.arange(ngos))
+    order = np.argsort(-(rng.random((pool, ngos)) ** (1.0 / weight)), axis=1)
+    true_row, slot = np.nonzero(np.arange(ngos) < reporters[:, None])
+    return pool, true_row, order[true_row, slot]
+
+
+def _noisy_rows(records):
+    """The contract's incident columns as each NGO writes them, from the truth and the per-record dice of ``records``."""
+    import polars as pl
+
+    from workbench.synth.benchmark import CLOSINGS
+    from workbench.synth.places import builtin_pool, governorate_text_en
+    from workbench.synth.world import FIRST_DAY, LAST_DAY
+
+    col = pl.col
+    start = col("date_start").str.to_date()
+    shifted = start + pl.duration(days=col("shift"))
+    moved = col("shifted") & shifted.is_between(pl.lit(FIRST_DAY), pl.lit(LAST_DAY))
+    day = pl.when(moved).then(shifted).otherwise(start)
+    end = col("date_end").str.to_date() + pl.duration(days=pl.when(moved).then(col("shift")).otherwise(0))
+    precision = (pl.when(col("date_roll") < col("year_only")).then(pl.lit("year"))
+                 .when(col("date_roll") < col("year_only") + col("month_only")).then(pl.lit("month")).otherwise(pl.lit("day")))
+    mode = (pl.when(col("place_roll") < col("unknown_place")).then(pl.lit("unknown"))
+            .when(col("place_roll") < col("unknown_place") + col("governorate_only")).then(pl.lit("governorate"))
+            .when(col("place_roll") < col("unknown_place") + col("governorate_only") + col("point")).then(pl.lit("point"))
+            .otherwise(pl.lit("community")))
+    governorate = {place.place_id: governorate_text_en(place) for place in builtin_pool().places}
+    narrative = col("narrative")
+    for closing in CLOSINGS:
+        narrative = narrative.str.strip_suffix(closing)
+    codes = col("violation_types").str.split("; ")
+    fine, point = col("mode").is_in(["point", "community"]), col("mode") == "point"
+    return records.with_columns(precision.alias("precision"), mode.alias("mode")).select(
+        col("record").alias("incident_id"), "title",
+        pl.when(col("precision") == "day").then(day.dt.strftime("%Y-%m-%d"))
+        .when(col("precision") == "month").then(start.dt.strftime("%Y-%m")).otherwise(start.dt.strftime("%Y")).alias("date_start"),
+        pl.when(col("precision") == "day").then(end.dt.strftime("%Y-%m-%d")).alias("date_end"),
+        col("precision").alias("date_precision"),
+        pl.when(fine).then(col("place")).when(col("mode") == "governorate").then(col("place_id").replace_strict(governorate, default=None))
+        .alias("place"),
+        pl.when(point).then((col("latitude") + col("lat_noise")).round(5)).alias("latitude"),
+        pl.when(point).then((col("longitude") + col("lon_noise")).round(5)).alias("longitude"),
+        pl.when(point).then(pl.lit("point")).alias("geo_precision"),  # a community's point comes from the gazetteer
+        pl.when(fine).then(col("place_id")).alias("place_id"), pl.when(fine).then(col("admin1_pcode")).alias("admin1_pcode"),
+        "admin2_pcode", "admin3_pcode",
+        pl.when(col("drop_violation") & (codes.list.len() > 1)).then(codes.list.slice(0, codes.list.len() - 1)).otherwise(codes)
+        .list.join("; ").alias("violation_types"),
+        "weapons",
+        pl.when(~col("killed_missing")).then((col("killed") + col("count_noise")).clip(0)).alias("killed"),
+        "injured",
+        pl.when(~col("narrative_missing")).then(narrative + col("closing")).alias("narrative"),
+        "language", "confidential_source",
+    )  # fmt: skip
+
+
+def reported_records(incidents: int, ngos: list[str], actors: int, seed: int):
+    """Each NGO's view of one pool of true incidents: (frames by NGO id, truth, pool size).
+
+    A frame is ``(incidents, actors, incident_actors)``, the last two None without ``actors``. The
+    truth has ``record_id`` (``NGO/incident_id``) and ``true_id``.
     """
     import numpy as np
     import polars as pl
 
     from workbench.synth.benchmark import CLOSINGS, benchmark_actor_frames, benchmark_frame
-    from workbench.synth.places import builtin_pool
-    from workbench.synth.world import FIRST_DAY, LAST_DAY
 
     rng = np.random.default_rng([seed, 7])
-    most = min(len(REPORTERS), len(ngos))
-    shares = np.array(REPORTERS[:most]) / sum(REPORTERS[:most])
-    draws = rng.choice(most, size=math.ceil(incidents / (shares @ np.arange(1, most + 1)) * 1.1) + 10, p=shares) + 1
-    pool = int(np.searchsorted(np.cumsum(draws), incidents)) + 1
-    reporters = draws[:pool].copy()
-    reporters[-1] -= int(reporters.sum()) - incidents  # exactly ``incidents`` records in all
-    # which NGOs report each true incident: weighted sampling without replacement (larger NGOs first)
-    weight = 1.0 / (1.0 + 0.1 * np.arange(len(ngos)))
-    order = np.argsort(-(rng.random((pool, len(ngos))) ** (1.0 / weight)), axis=1)
-    true_row, slot = np.nonzero(np.arange(len(ngos)) < reporters[:, None])
-    ngo = order[true_row, slot]
+    pool, true_row, ngo = _reporters(incidents, len(ngos), rng)
     n = true_row.size
-
     habits = {name: rng.uniform(lo, hi, size=len(ngos))[ngo] for name, (lo, hi) in HABITS.items()}
+    dice = {
+        "date_roll": rng.random(n), "shift": rng.choice([-1, 1], n), "shifted": rng.random(n) < habits["day_shift"],
+        "place_roll": rng.random(n), "lat_noise": rng.normal(0, POINT_NOISE, n), "lon_noise": rng.normal(0, POINT_NOISE, n),
+        "drop_violation": rng.random(n) < habits["violation_dropped"],
+        "count_noise": np.where(rng.random(n) < habits["count_noise"], rng.choice([-3, -2, -1, 1, 2, 3], n), 0),
+        "killed_missing": rng.random(n) < habits["killed_missing"], "closing": np.array(CLOSINGS)[rng.integers(0, len(CLOSINGS), n)],
+        "narrative_missing": rng.random(n) < habits["narrative_missing"], "named": rng.random(n) < habits["perpetrator_named"],
+        **{name: habits[name] for name in ("year_only", "month_only", "unknown_place", "governorate_only", "point")},
+    }  # fmt: skip
     truth = benchmark_frame(pool, seed, ngo_id="TRUE").with_row_index("true_row")
-    records = truth.gather(pl.Series(true_row, dtype=pl.UInt32)).with_columns(
-        pl.Series("ngo", np.array(ngos)[ngo]), pl.Series("date_roll", rng.random(n)), pl.Series("shift", rng.choice([-1, 1], n)),
-        pl.Series("shifted", rng.random(n) < habits["day_shift"]), pl.Series("place_roll", rng.random(n)),
-        pl.Series("lat_noise", rng.normal(0, POINT_NOISE, n)), pl.Series("lon_noise", rng.normal(0, POINT_NOISE, n)),
-        pl.Series("drop_violation", rng.random(n) < habits["violation_dropped"]),
-        pl.Series("count_noise", np.where(rng.random(n) < habits["count_noise"], rng.choice([-3, -2, -1, 1, 2, 3], n), 0)),
-        pl.Series("killed_missing", rng.random(n) < habits["killed_missing"]),
-        pl.Series("closing", np.array(CLOSINGS)[rng.integers(0, len(CLOSINGS), n)]),
-        pl.Series("narrative_missing", rng.random(n) < habits["narrative_missing"]),
-        pl.Series("named", rng.random(n) < habits["perpetrator_named"]),
-        *(pl.Series(name, habits[name]) for name in ("year_only", "month_only", "unknown_place", "governorate_only", "point")),
-    ).sort("ngo", "true_row")
-    records = records.with_columns(pl.format("{}-{}", pl.col("ngo"), (pl.int_range(pl.len()).over("ngo") + 1).cast(pl.String)
-                                             .str.zfill(7)).alias("record"))
-
-    precision = (pl.when(pl.col("date_roll") < pl.col("year_only")).then(pl.lit("year"))
-                 .when(pl.col("date_roll") < pl.col("year_only") + pl.col("month_only")).then(pl.lit("month")).otherwise(pl.lit("day")))
-    start = pl.col("date_start").str.to_date()
-    shifted = start + pl.duration(days=pl.col("shift"))
-    moved = pl.col("shifted") & shifted.is_between(pl.lit(FIRST_DAY), pl.lit(LAST_DAY))
-    day = pl.when(moved).then(shifted).otherwise(start)
-    end = pl.col("date_end").str.to_date() + pl.duration(days=pl.when(moved).then(pl.col("shift")).otherwise(0))
-    governorate = {p.place_id: (f"{p.governorate_en} Governorate" if p.admin1_pcode in ("SY01", "SY03") else f"{p.governorate_en} countryside")
-                   for p in builtin_pool().places}  # as field reports write a governorate (see workbench.synth.places)
-    mode = (pl.when(pl.col("place_roll") < pl.col("unknown_place")).then(pl.lit("unknown"))
-            .when(pl.col("place_roll") < pl.col("unknown_place") + pl.col("governorate_only")).then(pl.lit("governorate"))
-            .when(pl.col("place_roll") < pl.col("unknown_place") + pl.col("governorate_only") + pl.col("point")).then(pl.lit("point"))
-            .otherwise(pl.lit("community")))
-    narrative = pl.col("narrative")
-    for closing in CLOSINGS:
-        narrative = narrative.str.strip_suffix(closing)
-    codes = pl.col("violation_types").str.split("; ")
-    records = records.with_columns(precision.alias("precision"), mode.alias("mode"))
-    fine = pl.col("mode").is_in(["point", "community"])
-    point = pl.col("mode") == "point"
-    reported = records.select(
-        pl.col("record").alias("incident_id"), "title",
-        pl.when(pl.col("precision") == "day").then(day.dt.strftime("%Y-%m-%d"))
-        .when(pl.col("precision") == "month").then(start.dt.strftime("%Y-%m")).otherwise(start.dt.strftime("%Y")).alias("date_start"),
-        pl.when(pl.col("precision") == "day").then(end.dt.strftime("%Y-%m-%d")).alias("date_end"),
-        pl.col("precision").alias("date_precision"),
-        pl.when(fine).then(pl.col("place")).when(pl.col("mode") == "governorate")
-        .then(pl.col("place_id").replace_strict(governorate, default=None)).alias("place"),
-        pl.when(point).then((pl.col("latitude") + pl.col("lat_noise")).round(5)).alias("latitude"),
-        pl.when(point).then((pl.col("longitude") + pl.col("lon_noise")).round(5)).alias("longitude"),
-        pl.when(point).then(pl.lit("point")).alias("geo_precision"),
-        pl.when(fine).then(pl.col("place_id")).alias("place_id"), pl.when(fine).then(pl.col("admin1_pcode")).alias("admin1_pcode"),
-        "admin2_pcode", "admin3_pcode",
-        pl.when(pl.col("drop_violation") & (codes.list.len() > 1)).then(codes.list.slice(0, codes.list.len() - 1))
-        .otherwise(codes).list.join("; ").alias("violation_types"),
-        "weapons",
-        pl.when(~pl.col("killed_missing")).then((pl.col("killed") + pl.col("count_noise")).clip(0)).alias("killed"),
-        "injured",
-        pl.when(~pl.col("narrative_missing")).then(narrative + pl.col("closing")).alias("narrative"),
-        "language", "confidential_source",
-    )
-    assert reported.columns == truth.drop("true_row").columns, "the reported rows must keep the contract's column order"
+    records = (truth.gather(pl.Series(true_row, dtype=pl.UInt32))
+               .with_columns(pl.Series("ngo", np.array(ngos)[ngo]), *(pl.Series(name, values) for name, values in dice.items()))
+               .sort("ngo", "true_row"))
+    number = (pl.int_range(pl.len()).over("ngo") + 1).cast(pl.String).str.zfill(7)
+    records = records.with_columns(pl.format("{}-{}", pl.col("ngo"), number).alias("record"))
+    reported = _noisy_rows(records)
     truth_table = records.select(pl.format("{}/{}", pl.col("ngo"), pl.col("record")).alias("record_id"), pl.col("true_row").alias("true_id"))
 
     frames = {}
-    pool_actors = pool_links = None
-    if actors:
+    if actors:  # the pool's perpetrators, each NGO naming them (with its own actor ids) for some of its records
         pool_actors, pool_links = benchmark_actor_frames(pool, actors, seed, ngo_id="POOL")
         pool_links = pool_links.with_columns((pl.col("incident_id").str.strip_prefix("POOL-").cast(pl.UInt32) - 1).alias("true_row"))
-    named = records.filter("named").select("ngo", "record", "true_row")
+        named = records.filter("named").select("ngo", "record", "true_row")
     for ngo_id in ngos:
         rows = reported.filter(records["ngo"] == ngo_id)
         if not actors:
