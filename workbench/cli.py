@@ -647,6 +647,30 @@ def pseudonymise(
 
 
 @app.command()
+def entities(
+    ngo: Optional[str] = typer.Option(None, "--ngo", help="Only this NGO's records (default: every NGO)."),
+    db: Optional[Path] = DbOption, as_json: bool = JsonOption,
+) -> None:
+    """Find places, armed actors, weapons and dates in narratives (English and Arabic), link them, and store the mentions."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from workbench.entities.run import extract_store
+    from workbench.store import open_store
+
+    config = _settings(db)
+    with _friendly_errors(), open_store(config.db_path) as store:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=errors, transient=True, disable=as_json) as progress:
+            task = progress.add_task("reading narratives", total=None)
+            run = extract_store(store, ngo_id=ngo, progress=lambda done, total: progress.update(task, completed=done, total=total))
+    summary = {k: v for k, v in vars(run).items() if not k.startswith("_")}
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False, default=str))
+    else:
+        console.print(", ".join(f"{k}: {v}" for k, v in summary.items()), highlight=False)
+
+
+@app.command()
 def synth(
     out: Path = typer.Option(Path("build/demo"), "--out", help="Folder to write the packages to."),
     seed: int = typer.Option(2011, help="Random seed; the same seed gives the same bytes."),

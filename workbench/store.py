@@ -98,6 +98,10 @@ CREATE TABLE IF NOT EXISTS link_clusters (
 CREATE TABLE IF NOT EXISTS link_decisions (
     seq INTEGER PRIMARY KEY, entity VARCHAR NOT NULL, id_l VARCHAR NOT NULL, id_r VARCHAR NOT NULL, decision VARCHAR NOT NULL,
     decided_at TIMESTAMP NOT NULL, decided_by VARCHAR NOT NULL, reason VARCHAR, custody_seq BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS mentions (
+    ngo_id VARCHAR NOT NULL, record_type VARCHAR NOT NULL, record_id VARCHAR NOT NULL, field VARCHAR NOT NULL,
+    label VARCHAR NOT NULL, text VARCHAR NOT NULL, start_char INTEGER NOT NULL, end_char INTEGER NOT NULL,
+    resolved_id VARCHAR, candidates VARCHAR[], method VARCHAR NOT NULL, submission_id INTEGER);
 CREATE SCHEMA IF NOT EXISTS active;
 """
 
