@@ -1,6 +1,7 @@
 """Incident linkage over many NGOs reporting the same incidents, beside plain Splink on the same records.
 
-    python benchmarks/linkage.py [--incidents 1000000] [--ngos 10] [--actors 300] [--store PATH] [--repeat 1] [--json]
+    python benchmarks/linkage.py [--incidents 1000000] [--ngos 10] [--actors 300] [--store PATH] [--repeat 1]
+                                 [--plain-blocking simple|ours] [--profile-sample 1.0] [--profile-only] [--json]
 
 ``write_benchmark_package`` gives each NGO incidents of its own, which leaves linkage nothing to
 find. So the store is built from one pool of true incidents (:func:`benchmark_frame` with
@@ -23,7 +24,9 @@ store and reuses it when it was built with the same arguments.
    deterministic rule, u from random pairs, EM blocked on (date, governorate) and on (place, week)
    (ours on place and killed would swamp its four comparisons with look-alikes), all with Splink's
    defaults, then ``predict`` and ``cluster_pairwise_predictions_at_threshold`` at our match threshold;
-3. profile (untimed): pairs made by each blocking rule, both sides' and the training blocks.
+3. profile (untimed): pairs made by each blocking rule, both sides' and the training blocks, and
+   the largest blocks. ``--profile-only`` builds the store and runs this alone: at sizes where the
+   linkage would take too long, it still says where the pairs come from.
 
 Each step runs in its own process (see benchmarks/harness.py), so that its peak memory is its own.
 Both sides are scored against the ground truth (pairwise and cluster precision and recall, after
@@ -200,7 +203,6 @@ def truth_path(db: Path) -> Path:
 
 def build_store(db: Path, incidents: int, ngos: list[str], actors: int, seed: int) -> dict:
     """Ingest one package per NGO from a shared pool of true incidents, unless ``db`` already holds them."""
-    import polars as pl
     import yaml
 
     from workbench.config import settings
@@ -264,7 +266,8 @@ def quality(clusters, truth) -> dict:
     import polars as pl
 
     both = clusters.join(truth, on="record_id")
-    pairs = (pl.col("len") * (pl.col("len") - 1) // 2).sum()
+    size = pl.col("len").cast(pl.Int64)
+    pairs = (size * (size - 1) // 2).sum()
 
     def prf(hits: int, predicted: int, actual: int) -> dict:
         precision, recall = (hits / predicted if predicted else 1.0), (hits / actual if actual else 1.0)
@@ -377,7 +380,6 @@ def plain(db: Path, blocking: str, threshold: float) -> dict:
     with open_store(db, read_only=True) as store:
         incident_rules.prepare(store, cfg)
         frame = store.frame("SELECT * FROM link_incidents")
-    logging.getLogger("splink").setLevel(logging.WARNING)  # its progress messages, not a setting of the model
     calls: list[tuple[str, float]] = []
     _clock_splink(calls)
     start = time.perf_counter()
@@ -386,7 +388,8 @@ def plain(db: Path, blocking: str, threshold: float) -> dict:
     con.execute("CREATE TABLE records AS SELECT * FROM records_arrow")
     con.unregister("records_arrow")
     loaded = time.perf_counter() - start
-    linker = Linker(DuckDBAPI(connection=con).register("records"), _plain_settings(blocking, incident_rules.BLOCKING_RULES))
+    linker = Linker(DuckDBAPI(connection=con).register("records"), _plain_settings(blocking, incident_rules.BLOCKING_RULES),
+                    log_level=logging.WARNING)  # its progress messages only: not a setting of the model
     linker.training.estimate_probability_two_random_records_match(incident_rules.DETERMINISTIC_RULES, recall=0.6)
     linker.training.estimate_u_using_random_sampling()
     for rule in PLAIN_TRAINING:
@@ -408,10 +411,9 @@ def plain(db: Path, blocking: str, threshold: float) -> dict:
 
 def profile(db: Path, sample: float) -> dict:
     """Pairs made by each blocking rule (in order, each beyond the earlier ones), by the training blocks, and the densest blocks."""
+    import duckdb
     from splink import DuckDBAPI, block_on
     from splink.blocking_analysis import count_comparisons_from_blocking_rules, n_largest_blocks
-
-    import duckdb
 
     from workbench.linkage import incidents as incident_rules
     from workbench.linkage.config import load_linkage_config
