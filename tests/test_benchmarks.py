@@ -149,6 +149,7 @@ def test_casefile_benchmark_writes_the_rows_the_floor_writes(tmp_path):
     assert sorted(p.name for p in (out / "floor-1").iterdir()) == ["incidents.csv", "incidents.parquet", "sources.csv", "sources.parquet"]
     assert summary["floor_seconds"] > 0 and summary["whole_seconds"] > summary["data_seconds"] > 0
     assert set(summary["data_timings"]) >= {"decide", "log", "write incidents", "write sources"}
-    assert summary["data_vs_floor"] == pytest.approx(summary["data_seconds"] / summary["floor_seconds"], rel=0.01)
+    # both times are printed rounded to hundredths: a floor of 0.29 s carries up to 2 % of rounding
+    assert summary["data_vs_floor"] == pytest.approx(summary["data_seconds"] / summary["floor_seconds"], rel=0.05)
     assert isinstance(summary["target_met"], bool) and summary["target"] == {"data_vs_floor_max": 3.0}
     assert any(line.startswith("target (data part within 3x the bare COPY): ") for line in lines)
