@@ -58,6 +58,7 @@ benchmarks: $(STAMP) browser
 	$(BIN)/python benchmarks/feedback.py
 	$(BIN)/python benchmarks/views.py
 	$(BIN)/python benchmarks/casefile.py
+	$(BIN)/python benchmarks/linkage.py --incidents 200000
 
 # Re-pin every transitive dependency after changing a pin in pyproject.toml.
 lock:
