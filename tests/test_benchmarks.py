@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import pytest
 import yaml
 
 from workbench.ingest import ingest_package
+from workbench.linkage.evaluate import scores
+from workbench.linkage.incidents import BLOCKING_RULES
 from workbench.synth import write_benchmark_package
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,3 +156,86 @@ def test_casefile_benchmark_writes_the_rows_the_floor_writes(tmp_path):
     assert summary["data_vs_floor"] == pytest.approx(summary["data_seconds"] / summary["floor_seconds"], rel=0.05)
     assert isinstance(summary["target_met"], bool) and summary["target"] == {"data_vs_floor_max": 3.0}
     assert any(line.startswith("target (data part within 3x the bare COPY): ") for line in lines)
+
+
+LINKAGE_KEYS = {
+    "benchmark", "incidents", "ngos", "actors", "true_incidents", "store_built", "build_seconds", "ours_seconds", "plain_seconds",
+    "ours_vs_plain", "core_vs_plain", "ours_timings", "ours_splink", "plain_splink", "ours_peak_mib", "plain_peak_mib",
+    "ours_pairs_kept", "ours_linked_pairs", "plain_pairs_kept", "ours_quality", "plain_quality", "profile", "target", "target_met",
+}
+
+
+def _linkage_benchmark():
+    """benchmarks/linkage.py as a module (it imports harness.py from its own folder)."""
+    folder = str(ROOT / "benchmarks")
+    sys.path.insert(0, folder)
+    try:
+        return importlib.import_module("linkage")
+    finally:
+        sys.path.remove(folder)
+
+
+def test_linkage_benchmark_records_are_noisy_views_of_one_pool():
+    bench = _linkage_benchmark()
+    frames, truth, pool = bench.reported_records(900, ["BENCH01", "BENCH02", "BENCH03"], 20, seed=7)
+    assert truth.height == 900 and truth["record_id"].is_unique().all() and 300 <= pool < 900
+    reported = pl.concat(rows for rows, _, _ in frames.values())
+    assert reported.height == 900 and set(frames) == {"BENCH01", "BENCH02", "BENCH03"}
+    per_incident = (truth.with_columns(pl.col("record_id").str.split("/").list.first().alias("ngo"))
+                    .group_by("true_id").agg(pl.len(), pl.col("ngo").n_unique().alias("ngos")))
+    assert (per_incident["len"] == per_incident["ngos"]).all()  # an NGO reports a true incident once
+    assert per_incident["len"].max() == 3 and (per_incident["len"] > 1).sum() > pool / 3  # shared incidents to link
+    assert {"day", "month"} <= set(reported["date_precision"])
+    assert reported["date_start"].str.len_chars().is_in([4, 7, 10]).all()
+    assert reported["latitude"].is_null().sum() > 0 and reported["place"].is_null().sum() < 900 * 0.05
+    actors, links = frames["BENCH02"][1], frames["BENCH02"][2]
+    assert actors["actor_id"].str.starts_with("BENCH02-").all() and set(links["actor_id"]) <= set(actors["actor_id"])
+    assert set(links["incident_id"]) <= set(frames["BENCH02"][0]["incident_id"])
+    # the same true incident, two NGOs: same narrative template, noise of their own
+    again, _, _ = bench.reported_records(900, ["BENCH01", "BENCH02", "BENCH03"], 20, seed=7)
+    assert again["BENCH01"][0].equals(frames["BENCH01"][0])  # deterministic from the seed
+
+
+def test_linkage_benchmark_quality_counts_as_the_evaluation_does():
+    bench = _linkage_benchmark()
+    predicted = pl.DataFrame({"record_id": list("abcdefg"), "cluster_id": ["a", "a", "a", "d", "d", "f", "g"]})
+    truth = pl.DataFrame({"record_id": list("abcdefg"), "true_id": [1, 1, 2, 3, 3, 4, 4]})
+    ours = bench.quality(predicted, truth)
+    expected = scores(predicted, truth.with_columns(pl.col("true_id").cast(pl.String)))
+    for kind in ("pairwise", "cluster"):
+        for key in ("precision", "recall", "f1", "true_positives", "predicted", "actual"):
+            assert ours[kind][key] == pytest.approx(expected[kind][key], abs=1e-4), (kind, key)
+    assert ours["largest_cluster"] == 3
+
+
+@pytest.mark.slow
+def test_linkage_benchmark_links_beside_plain_splink(tmp_path):
+    store = tmp_path / "store.duckdb"
+    command = [sys.executable, str(ROOT / "benchmarks" / "linkage.py"), "--incidents", "3000", "--ngos", "3", "--actors", "20",
+               "--json", "--store", str(store)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert LINKAGE_KEYS <= set(summary)
+    assert (summary["benchmark"], summary["incidents"], summary["ngos"], summary["store_built"]) == ("linkage", 3000, 3, True)
+    assert summary["ours_seconds"] > 0 and summary["plain_seconds"] > 0 and isinstance(summary["target_met"], bool)
+    assert summary["ours_vs_plain"] == pytest.approx(summary["ours_seconds"] / summary["plain_seconds"], rel=1e-2)
+    assert {"prepare", "train and score", "cluster", "store"} <= set(summary["ours_timings"])
+    assert {"u from random pairs", "predict"} <= set(summary["ours_splink"]) and "cluster (Splink)" in summary["plain_splink"]
+    assert summary["ours_quality"]["pairwise"]["f1"] > 0.9  # few incidents per place and week: linkage finds them
+    assert summary["ours_quality"]["records"] == summary["plain_quality"]["records"] == 3000
+    assert len(summary["profile"]["ours"]) == len(BLOCKING_RULES)
+    assert summary["profile"]["ours"][-1]["cumulative"] == sum(rule["pairs"] for rule in summary["profile"]["ours"])
+    assert any(line.startswith("target (ours at most 1.5x plain Splink): ") for line in lines)
+    assert (tmp_path / "store.duckdb.truth.parquet").is_file()
+
+    again = subprocess.run([*command, "--profile-only"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    reused = json.loads(again.stdout.strip().splitlines()[-1])
+    assert reused["store_built"] is False and reused["target_met"] is None and "ours_seconds" not in reused
+    assert reused["profile"]["ours"] == summary["profile"]["ours"]
+
+    other = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "linkage.py"), "--incidents", "2000", "--ngos", "3",
+                            "--store", str(store), "--profile-only"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert other.returncode != 0 and "pass a new --store path" in other.stderr
