@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +129,19 @@ def synth_store(synthetic):
     db, _ = synthetic
     with open_store(db, read_only=True) as store:
         yield store
+
+
+def copy_store(db: Path, folder: Path) -> Path:
+    """A copy of a store with its custody anchor, to write to; the session's synthetic store stays as it is."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / "store.duckdb"
+    shutil.copy(db, copy)
+    anchor = db.with_suffix(".custody-head")
+    if anchor.exists():
+        shutil.copy(anchor, copy.with_suffix(".custody-head"))
+    return copy
+
+
+def utc_now() -> datetime:
+    """Now, as the store keeps times: naive UTC."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)

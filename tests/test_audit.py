@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import copy_store, utc_now
 from workbench.audit import exports, withdrawal_flags, withheld_summary
 from workbench.casefile import preview, write_casefile
 from workbench.casefile.contacts import contact_requests, write_contact_requests
@@ -22,21 +23,6 @@ from workbench.views.selection import Selection
 
 ON = date(2025, 7, 1)
 runner = CliRunner()
-
-
-def copy_store(db: Path, folder: Path) -> Path:
-    """A copy of a store (with its custody anchor) to write to; the session's synthetic store stays as it is."""
-    folder.mkdir(parents=True, exist_ok=True)
-    copy = folder / "store.duckdb"
-    shutil.copy(db, copy)
-    anchor = db.with_suffix(".custody-head")
-    if anchor.exists():
-        shutil.copy(anchor, copy.with_suffix(".custody-head"))
-    return copy
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 @pytest.fixture(scope="module")

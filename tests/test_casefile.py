@@ -26,6 +26,7 @@ import pytest
 
 import workbench.casefile.index
 import workbench.casefile.package
+from tests.conftest import copy_store
 from workbench.audit import exports, withdrawal_flags
 from workbench.casefile import preview, saved_query, verify_casefile, write_casefile
 from workbench.casefile.spreadsheet import FORMULA_STARTS, csv_column_sql, neutralise
@@ -52,17 +53,6 @@ NGO_IDS = ("ALPHA", "BAYAN", "GAMMA", "DELTA", "EPSILON", "ZETA")
 RECORD_TYPES = ("incidents", "sources", "actors", "incident_actors", "persons", "incident_persons")
 KEYS = {"incidents": ("incident_id",), "sources": ("source_id",), "actors": ("actor_id",), "persons": ("person_id",),
         "incident_actors": ("incident_id", "actor_id"), "incident_persons": ("incident_id", "person_id")}
-
-
-def copy_store(db: Path, folder: Path) -> Path:
-    """A copy of a store (with its custody anchor) to write to; the session's synthetic store stays as it is."""
-    folder.mkdir(parents=True, exist_ok=True)
-    copy = folder / "store.duckdb"
-    shutil.copy(db, copy)
-    anchor = db.with_suffix(".custody-head")
-    if anchor.exists():
-        shutil.copy(anchor, copy.with_suffix(".custody-head"))
-    return copy
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import shutil
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -12,6 +11,7 @@ import openpyxl
 import polars as pl
 import pytest
 
+from tests.conftest import copy_store
 from workbench.audit import exports
 from workbench.casefile.contacts import contact_requests, write_contact_requests
 from workbench.casefile.spreadsheet import FORMULA_STARTS
@@ -24,17 +24,6 @@ NGO_IDS = ("ALPHA", "BAYAN", "GAMMA", "DELTA", "EPSILON", "ZETA")
 ASKABLE = {"witness", "survivor", "victim", "relative", "detainee"}
 COLUMNS = ["pseudonym", "person_id", "roles", "incidents", "why", "already_heard", "heard_because"]
 YEAR_2013 = (date(2013, 1, 1), date(2013, 12, 31))
-
-
-def copy_store(db: Path, folder: Path) -> Path:
-    """A copy of a store (with its custody anchor) to write to; the session's synthetic store stays as it is."""
-    folder.mkdir(parents=True, exist_ok=True)
-    copy = folder / "store.duckdb"
-    shutil.copy(db, copy)
-    anchor = db.with_suffix(".custody-head")
-    if anchor.exists():
-        shutil.copy(anchor, copy.with_suffix(".custody-head"))
-    return copy
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ consolidated view, scored with the model the synthetic run trained.
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import polars as pl
 import pytest
 import yaml
 
-from tests.conftest import base_manifest, make_package
+from tests.conftest import base_manifest, copy_store, make_package, utc_now
 from workbench.errors import ContractError, WorkbenchError
 from workbench.ingest import ingest_package
 from workbench.linkage import incidents as incident_rules
@@ -37,21 +36,6 @@ from workbench.store import Store, open_store
 ANALYST = "analyst-rita"
 CONFIG = load_linkage_config()
 INCIDENT_CFG = CONFIG.incidents
-
-
-def copy_store(db: Path, folder: Path) -> Path:
-    """A copy of a store with its custody anchor, so that a truncated custody log would still be noticed."""
-    folder.mkdir(parents=True, exist_ok=True)
-    copy = folder / "store.duckdb"
-    shutil.copy(db, copy)
-    anchor = db.with_suffix(".custody-head")
-    if anchor.exists():
-        shutil.copy(anchor, copy.with_suffix(".custody-head"))
-    return copy
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 @dataclass

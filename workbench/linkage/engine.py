@@ -147,6 +147,20 @@ def score(
     return Scored(pairs, json.loads(json.dumps(model, default=str)), notes.notes)
 
 
+def splink_settings(comparisons: list[dict[str, Any]], blocking_rules: list[str]) -> dict[str, Any]:
+    """Splink settings for a dedupe over all NGOs at once, keeping what each comparison added (``mw_``) as evidence for review."""
+    return {
+        "link_type": "dedupe_only",
+        "unique_id_column_name": "unique_id",
+        "comparisons": comparisons,
+        "blocking_rules_to_generate_predictions": [{"blocking_rule": rule, "sql_dialect": "duckdb"} for rule in blocking_rules],
+        "retain_matching_columns": False,
+        "retain_intermediate_calculation_columns": True,
+        "max_iterations": 25,
+        "em_convergence": 0.0001,
+    }
+
+
 def _untrained(model: dict[str, Any]) -> list[str]:
     """Comparisons none of whose levels has an m probability yet."""
     return [c.get("output_column_name") for c in model.get("comparisons", [])

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from workbench.sql import sql_literal
+from workbench.linkage.engine import splink_settings
 from workbench.store import Store
 
 #: The linkage input: one row per current incident (the latest submission's, when an NGO sent it twice).
@@ -189,17 +190,7 @@ DETERMINISTIC_RULES = ["l.date_lo = r.date_lo AND l.place_id = r.place_id AND l.
 
 def settings(config: dict[str, Any]) -> dict[str, Any]:
     """Splink settings for incidents (dedupe over all NGOs at once, within an NGO too)."""
-    return {
-        "link_type": "dedupe_only",
-        "unique_id_column_name": "unique_id",
-        "comparisons": comparisons(config),
-        "blocking_rules_to_generate_predictions": [{"blocking_rule": rule, "sql_dialect": "duckdb"} for rule in BLOCKING_RULES],
-        "retain_matching_columns": False,
-        "retain_intermediate_calculation_columns": True,  # keeps what each comparison added (mw_), the evidence shown for review
-        "additional_columns_to_retain": [],
-        "max_iterations": 25,
-        "em_convergence": 0.0001,
-    }
+    return splink_settings(comparisons(config), BLOCKING_RULES)
 
 
 def record_filter(ids: list[str]) -> str:

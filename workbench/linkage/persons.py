@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from workbench.linkage.clk import dice_sql
+from workbench.linkage.engine import splink_settings
 from workbench.store import Store
 
 #: One row per current person (latest submission's), with the clusters of their incidents.
@@ -109,16 +110,7 @@ DETERMINISTIC_RULES = ["l.c1 = r.c1 AND l.sex = r.sex AND l.age_group = r.age_gr
 
 def settings(config: dict[str, Any]) -> dict[str, Any]:
     """Splink settings for persons."""
-    return {
-        "link_type": "dedupe_only",
-        "unique_id_column_name": "unique_id",
-        "comparisons": comparisons(config),
-        "blocking_rules_to_generate_predictions": [{"blocking_rule": rule, "sql_dialect": "duckdb"} for rule in BLOCKING_RULES],
-        "retain_matching_columns": False,
-        "retain_intermediate_calculation_columns": True,
-        "max_iterations": 25,
-        "em_convergence": 0.0001,
-    }
+    return splink_settings(comparisons(config), BLOCKING_RULES)
 
 
 def shared_pseudonyms(store: Store) -> pl.DataFrame:
