@@ -361,7 +361,8 @@ def _name_fragments() -> set[str]:
 
 
 def _assert_no_names(data: bytes) -> None:
-    text = data.decode("utf-8")
+    # the encodings are random-looking letters that may spell "ibn" by chance: only the other cells are checked
+    text = re.sub(r"PS-(?:U-)?[0-9a-f]{24}|[A-Za-z0-9+/]{100,}={0,2}", "", data.decode("utf-8"))
     for fragment in _name_fragments():
         assert fragment not in text and fragment.lower() not in text.lower(), fragment
 
