@@ -187,7 +187,8 @@ def test_epsilon_personal_data_findings_equal_what_the_generator_planted(metrics
     expected: Counter = Counter()
     for name, count in planted_pii.items():
         kind = re.search(r"\((\w+)\)$", name)[1]
-        rule = "pii.phone" if kind.startswith("phone") else "pii.email" if kind == "email" else "pii.person_name"
+        rule = ("pii.phone" if kind.startswith("phone") else "pii.email" if kind == "email"
+                else "pii.person_name_near_role" if kind.startswith("name_role") else "pii.person_name")
         expected[(rule, "description" if name.startswith("link description") else "narrative")] += count
     got = {(r["rule"], r["field"]): r["count"] for r in metrics["EPSILON"].tables["pii"]}
     assert got == dict(expected)

@@ -285,6 +285,7 @@ def test_narratives_of_one_ngo_leak_fake_personal_data(out):
     for marker in ("+963 944 000", "+90 532 000", "+961 3 000", "@example.org", "اسمه"):
         assert marker in narratives, marker
     assert "his name is" in narratives and "Mr. " in narratives
+    assert "The victim " in narratives and "الشهيد " in narratives
     for ngo in NGOS:
         if not ngo.narrative_pii_share:
             text = " ".join(r["narrative"] for r in _rows(folder, ngo.id)["incidents"])

@@ -10,8 +10,10 @@ PERSON, for an analyst to look at; it never changes the text.
   "named", "called"), then one to four capitalised words (particles such as al-, bin, abu
   between them), none of them a common word, a month or part of an entity the pipeline found
   (a place, an actor).
-* Arabic: a role or kinship word (``ROLES["ar"]``, also with و or ف joined to it), then two to
-  four Arabic words, none of them a common word (``ARABIC_STOP``), a number or part of an entity.
+* Arabic: a role or kinship word as written, article included (``ROLES["ar"]``, also with و, ف
+  or لل joined to it), then two to four Arabic words, none of them a common word
+  (``ARABIC_STOP``), an indefinite noun (tanween), a number or part of an entity, the first
+  without the article. In a chain of roles ("المواطن الصحفي") the name follows the last.
 
 Capitalisation carries much of the English rule, so a lower-cased English text yields nothing;
 Arabic has no capitals, so the Arabic rule asks for two words and stops at common words.
@@ -29,39 +31,50 @@ import re
 from spacy.tokens import Doc, Span
 
 from workbench.entities.pipeline import build_pipeline
-from workbench.gazetteer import name_key
 
 LABEL = "PERSON"
 MAX_NAME_WORDS = 4
 MIN_NAME_WORDS = {"en": 1, "ar": 2}
-ROLES: dict[str, frozenset[str]] = {
-    "en": frozenset(
+def _role_form(word: str) -> str:
+    """A word as role words are compared: without diacritics, hamza on alef and ta marbuta folded."""
+    return _MARKS.sub("", word).translate(_ROLE_LETTERS)
+
+
+_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u0640]")
+_ROLE_LETTERS = str.maketrans("أإآة", "اااه")
+#: role and kinship words as they are written; :data:`ROLES` holds them as compared. Not "sheikh"
+#: (الشيخ): it begins more place names (Sheikh Maqsoud, Sheikh Miskin, الشيخ سعيد) than names.
+ROLE_WORDS: dict[str, tuple[str, ...]] = {
+    "en": tuple(
         "victim witness martyr detainee prisoner survivor defector activist journalist deceased child boy girl "
-        "son daughter brother sister father mother husband wife cousin uncle aunt nephew niece mr mrs ms miss dr "
-        "sheikh sheik".split()
+        "son daughter brother sister father mother husband wife cousin uncle aunt nephew niece mr mrs ms miss dr".split()
     ),
-    "ar": frozenset(
-        name_key(word) for word in (
-            "الشهيد الشهيدة الضحية الشاهد الشاهدة المعتقل المعتقلة الطفل الطفلة السيدة السيد المدعو المدعوة "
-            "المواطن المواطنة الشاب الشابة الفتى الفتاة الناشط الناشطة الإعلامي الحاج الحاجة الدكتور الطبيب "
-            "المسعف المختفي المختفية المفقود المفقودة الجريح المصاب الشيخ المعتقلين "
-            "ابنه ابنها ابنته ابنتها شقيقه شقيقها شقيقته شقيقتها أخوه أخيه أخاه أخته أختها زوجته زوجها "
-            "والده والدها والدته والدتها عمه عمها خاله خالها"
-        ).split()
+    "ar": tuple(
+        "الشهيد الشهيدة الضحية الشاهد الشاهدة المعتقل المعتقلة الطفل الطفلة السيدة السيد المدعو المدعوة "
+        "المواطن المواطنة الشاب الشابة الفتى الفتاة الناشط الناشطة الإعلامي الحاج الحاجة الدكتور الطبيب "
+        "المسعف المختفي المختفية المفقود المفقودة الجريح المصاب المعتقلين الصحفي الصحفية المراسل "
+        "ابنه ابنها ابنته ابنتها شقيقه شقيقها شقيقته شقيقتها أخوه أخيه أخاه أخته أختها زوجته زوجها "
+        "والده والدها والدته والدتها عمه عمها خاله خالها".split()
     ),
+}
+ROLES: dict[str, frozenset[str]] = {
+    "en": frozenset(ROLE_WORDS["en"]),
+    # as written, article included: bare "شاهد" (watch!), "حاجة" (a need), "طبيب أمراض" (a doctor of
+    # diseases) and "مصاب" (injured) are ordinary words before other ordinary words
+    "ar": frozenset(_role_form(word) for word in ROLE_WORDS["ar"]),
 }
 #: words after a role that a name never holds (English ones are compared lower-cased)
 ENGLISH_STOP = frozenset(
     "a an the he she they it we i you his her their its this that these those who whom which what when where "
     "was were is are be been had has have said says told stated reported and but or of in on at to from by with "
-    "for after before during since while according".split()
+    "for after before during since while according watch video photo syrian russian turkish iranian american "
+    "kurdish arab".split()
 )
 def _plain(word: str) -> str:
     """Without diacritics and tatweel, alef with hamza as bare alef; ى and ي stay apart ("على" is not "علي")."""
     return _MARKS.sub("", word).translate(_ALEF)
 
 
-_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u0640]")
 _ALEF = str.maketrans("أإآ", "ااا")
 ARABIC_STOP = frozenset(
     _plain(word) for word in (
@@ -70,7 +83,9 @@ ARABIC_STOP = frozenset(
         "سنة سنوات السابق السابقة المذكور المذكورة نفسه نفسها أيضا أيضاً الآخر الأخرى الأول الثاني الثالث "
         "الأكبر الأصغر حتى بين أمام داخل خارج تحت فوق كل جميع بعض غير منذ يوم ليلة صباح مساء قال قالت أفاد "
         "أفادت ذكر ذكرت روى روت أكد أكدت أضاف أضافت يقول تقول وأن الذي الى اثر قتل قتلت استشهد استشهدت "
-        "اعتقل اعتقلت أصيب أصيبت توفي توفيت اختفى اختفت نقل نقلت أعدم أعدمت اختطف اختطفت جرح جرحت"
+        "اعتقل اعتقلت أصيب أصيبت توفي توفيت اختفى اختفت نقل نقلت أعدم أعدمت اختطف اختطفت جرح جرحت "
+        "نفس وكالة مركز منظمة منظمات شبكة فريق مكتب لجان لجنة تنسيقية لقوى صورة صورةً فيديو مقطع موقع موثوق "
+        "موجود موجودة نظرا نظرًا أحدهم معالم"
     ).split()
 )
 _LINKS = frozenset({",", ":", "named", "called", "-", "—", "،"})
@@ -97,6 +112,9 @@ def names_near_roles(doc_or_text: Doc | str, language: str) -> list[Span]:
         if not _is_role(doc[position].text, arabic):
             position += 1
             continue
+        if position + 1 < len(doc) and _is_role(doc[position + 1].text, arabic):
+            position += 1  # "المواطن الصحفي هادي ...", "citizen journalist": the name follows the last role
+            continue
         start = position + 1
         while start < len(doc) and start <= position + 2 and doc[start].lower_ in _LINKS:
             start += 1
@@ -113,10 +131,12 @@ def names_near_roles(doc_or_text: Doc | str, language: str) -> list[Span]:
 def _is_role(word: str, arabic: bool) -> bool:
     if not arabic:
         return word.lower().rstrip(".") in ROLES["en"]
-    key = name_key(word)
-    if key in ROLES["ar"]:
+    form = _role_form(word)
+    if form in ROLES["ar"]:
         return True
-    return word[:1] in _ARABIC_PREFIXES and name_key(word[1:]) in ROLES["ar"]
+    if form.startswith("لل") and "ا" + form[1:] in ROLES["ar"]:
+        return True  # "للشهيد": to the martyr
+    return form[:1] in _ARABIC_PREFIXES and _is_role(word[1:], arabic)
 
 
 def _name_end(doc: Doc, start: int, in_entity: bytearray, arabic: bool) -> int:
@@ -127,6 +147,10 @@ def _name_end(doc: Doc, start: int, in_entity: bytearray, arabic: bool) -> int:
         if arabic:
             if not _ARABIC_WORD.match(token.text) or _plain(token.text) in ARABIC_STOP:
                 break
+            if "\u064b" in token.text:
+                break  # tanween fath marks an indefinite noun or an adverb ("مقطعاً", "سريعًا"), not a name
+            if not words and _plain(token.text).startswith("ال"):
+                break  # a given name has no article: "مركز حلب الإعلامي المشار إليه" is a media centre
         elif token.lower_ in _PARTICLES or (token.text == "-" and words):
             end += 1
             continue

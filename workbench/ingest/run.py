@@ -11,6 +11,7 @@ import polars as pl
 from workbench.contracts import Contract
 from workbench.errors import MappingError, PackageError
 from workbench.gazetteer import Gazetteer
+from workbench.ingest.names import mask_quarantined, screen_stored
 from workbench.ingest.report import FileResult, IngestReport
 from workbench.intake import Package, PackageFile, xlsx_sheet_names
 from workbench.mapping import Mapping, apply_mapping, swapped_coordinates_sql
@@ -111,6 +112,9 @@ class Run:
         for table in sorted(self.tables, key=lambda t: (order.get(t.assigned_type, len(order)), t.file.path)):
             self._ingest_table(table)
         self._finish_mapped_files()
+        for contract in self.contracts:
+            screen_stored(self.store, contract, self.submission_id)
+        mask_quarantined(self.store, self.submission_id)
         findings = dict(
             self.con.execute(
                 "SELECT severity, count(*) FROM findings WHERE submission_id = ? GROUP BY severity ORDER BY severity",

@@ -106,7 +106,8 @@ FAKE_FIRST_NAMES = ("Karim", "Omar", "Rami", "Fadi")
 FAKE_LAST_NAMES = ("Placeholder", "Sample", "Testcase", "Example")
 FAKE_NAMES_AR = ("سامي تجريبي", "كريم مثال", "عمر افتراضي")  # after اسمه (his name): men's names
 #: Kinds of personal data planted in narratives, in the order they are cycled through.
-PII_KINDS = ("phone_syria", "phone_turkey", "phone_lebanon", "email", "name_en", "name_ar", "name_title")
+PII_KINDS = ("phone_syria", "phone_turkey", "phone_lebanon", "email", "name_en", "name_ar", "name_title", "name_role_en",
+             "name_role_ar")
 
 
 class Texts:
@@ -192,6 +193,8 @@ def pii_sentence(kind: str, number: int) -> str:
         "name_en": f"One of the injured, his name is {first} {last}, was taken to the field hospital.",
         "name_title": f"Mr. {first} {last} filmed the aftermath.",
         "name_ar": f"وقال أحد الشهود اسمه {FAKE_NAMES_AR[round_ % len(FAKE_NAMES_AR)]} إنه رأى ما حدث.",
+        "name_role_en": f"The victim {first} {last} was buried the same evening.",
+        "name_role_ar": f"ودفن الشهيد {FAKE_NAMES_AR[round_ % len(FAKE_NAMES_AR)]} في المساء.",
     }
     return sentences[kind]
 
