@@ -39,15 +39,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness import measure, ngo_ids, peak_bytes, split  # benchmarks/harness.py, beside this script
+from harness import (benchmark_ngo, benchmark_paths, ingest_packages, measure, ngo_ids,  # benchmarks/harness.py, beside this script
+                     peak_bytes, split)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -137,9 +136,7 @@ def _stored_counts(db: Path) -> dict[str, int]:
 
 def build_store(db: Path, wanted: dict[str, int], select: int) -> dict:
     """Ingest the packages of the NGOs ``db`` does not hold yet, then choose the period of about ``select`` incidents."""
-    from workbench.config import settings
     from workbench.errors import WorkbenchError
-    from workbench.ingest import ingest_package
     from workbench.store import open_store
 
     stored = _stored_counts(db)
@@ -148,23 +145,12 @@ def build_store(db: Path, wanted: dict[str, int], select: int) -> dict:
     if wrong or others:
         raise WorkbenchError(f"the store {db} holds other data ({', '.join(wrong + others)}); pass a new --store path")
     missing = [ngo for ngo in wanted if ngo not in stored]
-    generate = ingest = 0.0
-    if missing:
-        db.parent.mkdir(parents=True, exist_ok=True)
-        config = settings(WORKBENCH_DB=db, WORKBENCH_VAULT=db.with_suffix(".vault"))
-        with tempfile.TemporaryDirectory(prefix="workbench-bench-packages-") as tmp, open_store(db) as store:
-            for ngo in missing:
-                number = int(ngo.removeprefix("BENCH"))
-                start = time.perf_counter()
-                name = f"Benchmark Documentation Unit {number} (fictional)"
-                package = write_package(Path(tmp), wanted[ngo], FIRST_SEED + number, ngo, name)
-                generate += time.perf_counter() - start
-                start = time.perf_counter()
-                report = ingest_package(store, package, config=config)
-                ingest += time.perf_counter() - start
-                if report.rows_quarantined or report.rows_accepted != report.rows_read:
-                    raise WorkbenchError(f"{ngo}: {report.rows_quarantined:,} of {report.rows_read:,} benchmark rows were quarantined")
-                shutil.rmtree(package)  # the vault keeps its copy
+
+    def write(folder: Path, ngo: str) -> Path:
+        seed, name = benchmark_ngo(ngo, FIRST_SEED)
+        return write_package(folder, wanted[ngo], seed, ngo, name)
+
+    generate, ingest = ingest_packages(db, missing, write)
     with open_store(db, read_only=True) as store:
         total, sources, first, last = store.con.execute(
             "SELECT count(*), (SELECT count(*) FROM active.sources), min(date_start), quantile_disc(date_start, ?) FROM active.incidents",
@@ -291,13 +277,7 @@ def main() -> None:
     ngos = ngo_ids(args.ngos)
     wanted = dict(zip(ngos, split(args.incidents, args.ngos)))
     repeat = max(1, args.repeat)
-    with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
-        work = Path(tmp)
-        db = (args.store or work / "casefile.duckdb").resolve()
-        out = (args.out or work / "casefile").resolve()
-        out.mkdir(parents=True, exist_ok=True)
-        # anything that reads the settings (in the steps' processes too) uses the benchmark store, never the project's
-        os.environ["WORKBENCH_DB"], os.environ["WORKBENCH_VAULT"] = str(db), str(db.with_suffix(".vault"))
+    with benchmark_paths(args.store, args.out, "casefile") as (db, out):
         start = time.perf_counter()
         built = run("build", db, wanted, args.select)
         build_seconds = time.perf_counter() - start

@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from harness import measure, ngo_ids, split  # benchmarks/harness.py, beside this script
+from harness import (benchmark_ngo, benchmark_paths, ingest_packages, measure, ngo_ids,  # benchmarks/harness.py, beside this script
+                     peak_bytes, split)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -56,10 +53,7 @@ def _stored_counts(db: Path) -> dict[str, int]:
 
 def build_store(db: Path, wanted: dict[str, int]) -> dict:
     """Ingest the packages of the NGOs ``db`` does not hold yet; the seconds spent, by part."""
-    from workbench.config import settings
     from workbench.errors import WorkbenchError
-    from workbench.ingest import ingest_package
-    from workbench.store import open_store
     from workbench.synth import write_benchmark_package
 
     stored = _stored_counts(db)
@@ -67,23 +61,12 @@ def build_store(db: Path, wanted: dict[str, int]) -> dict:
     if wrong:
         raise WorkbenchError(f"the store {db} holds other data for {', '.join(wrong)}; pass a new --store path")
     missing = [ngo for ngo in wanted if ngo not in stored]
-    generate = ingest = 0.0
-    if missing:
-        db.parent.mkdir(parents=True, exist_ok=True)
-        config = settings(WORKBENCH_DB=db, WORKBENCH_VAULT=db.with_suffix(".vault"))
-        with tempfile.TemporaryDirectory(prefix="workbench-bench-packages-") as tmp, open_store(db) as store:
-            for ngo in missing:
-                number = int(ngo.removeprefix("BENCH"))
-                start = time.perf_counter()
-                package = write_benchmark_package(Path(tmp), incidents=wanted[ngo], seed=FIRST_SEED + number, ngo_id=ngo,
-                                                  name=f"Benchmark Documentation Unit {number} (fictional)")
-                generate += time.perf_counter() - start
-                start = time.perf_counter()
-                report = ingest_package(store, package, config=config)
-                ingest += time.perf_counter() - start
-                if report.rows_accepted != wanted[ngo]:
-                    raise WorkbenchError(f"{ngo}: {report.rows_accepted:,} of {wanted[ngo]:,} benchmark incidents were accepted")
-                shutil.rmtree(package)  # the vault keeps its copy
+
+    def write(folder: Path, ngo: str) -> Path:
+        seed, name = benchmark_ngo(ngo, FIRST_SEED)
+        return write_benchmark_package(folder, incidents=wanted[ngo], seed=seed, ngo_id=ngo, name=name)
+
+    generate, ingest = ingest_packages(db, missing, write)
     return {"built_ngos": len(missing), "generate_seconds": generate, "ingest_seconds": ingest}
 
 
@@ -99,10 +82,6 @@ def _open(db: Path):
     return store, time.perf_counter() - start
 
 
-def _peak_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-
-
 def floor(db: Path, ngos: list[str], _out: Path) -> dict:
     """Read each NGO's incidents once into a polars frame: no feedback can do less."""
     store, opened = _open(db)
@@ -114,7 +93,7 @@ def floor(db: Path, ngos: list[str], _out: Path) -> dict:
         each.append(time.perf_counter() - begin)
     seconds = time.perf_counter() - start
     store.close()
-    return {"seconds": seconds, "each": each, "rows": rows, "open_seconds": opened, "peak_bytes": _peak_bytes()}
+    return {"seconds": seconds, "each": each, "rows": rows, "open_seconds": opened, "peak_bytes": peak_bytes()}
 
 
 def feedback(db: Path, ngos: list[str], out: Path) -> dict:
@@ -136,12 +115,12 @@ def feedback(db: Path, ngos: list[str], out: Path) -> dict:
         if files.html.is_file():
             written.add(files.html)
     seconds = time.perf_counter() - start
-    peak = _peak_bytes()  # before the PDF, which is not part of the target
+    peak = peak_bytes()  # before the PDF, which is not part of the target
 
     begin = time.perf_counter()
     arabic = write_report(store, ngos[0], out, language="ar", pdf=True, collection=collection)
     pdf = {"seconds": time.perf_counter() - begin, **{part: arabic.timings.get(part, 0.0) for part in ("metrics", "render", "pdf")},
-           "written": bool(arabic.pdf and arabic.pdf.is_file()), "peak_bytes": _peak_bytes()}
+           "written": bool(arabic.pdf and arabic.pdf.is_file()), "peak_bytes": peak_bytes()}
     store.close()
     return {"seconds": seconds, "each": each, "profile_seconds": profile, "metrics_seconds": metrics, "render_seconds": render,
             "reports_written": len(written), "open_seconds": opened, "peak_bytes": peak, "pdf": pdf}
@@ -163,7 +142,7 @@ def metrics_only(db: Path, ngos: list[str], _out: Path) -> dict:
     seconds = time.perf_counter() - start
     store.close()
     return {"seconds": seconds, "each": each, "profile_seconds": profile, "metrics_seconds": sum(each), "render_seconds": 0.0,
-            "reports_written": 0, "open_seconds": opened, "peak_bytes": _peak_bytes(), "pdf": None}
+            "reports_written": 0, "open_seconds": opened, "peak_bytes": peak_bytes(), "pdf": None}
 
 
 #: Each step: the modules it imports before its clock starts, and the step.
@@ -208,13 +187,7 @@ def main() -> None:
 
     ngos = ngo_ids(args.ngos)
     wanted = dict(zip(ngos, split(args.incidents, args.ngos)))
-    with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
-        work = Path(tmp)
-        db = (args.store or work / "feedback.duckdb").resolve()
-        out = (args.out or work / "reports").resolve()
-        out.mkdir(parents=True, exist_ok=True)
-        # anything that reads the settings (in the steps' processes too) uses the benchmark store, never the project's
-        os.environ["WORKBENCH_DB"], os.environ["WORKBENCH_VAULT"] = str(db), str(db.with_suffix(".vault"))
+    with benchmark_paths(args.store, args.out, "feedback") as (db, out):
         start = time.perf_counter()
         built = run("build", db, wanted)
         build_seconds = time.perf_counter() - start

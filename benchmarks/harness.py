@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing as mp
+import os
 import queue as queue_module
 import resource
+import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable
 
 
@@ -28,9 +34,61 @@ def split(total: int, parts: int) -> list[int]:
     return [share + (i < rest) for i in range(parts)]
 
 
-def peak_bytes() -> int:
-    """This process's peak memory so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def peak_bytes(who: int = resource.RUSAGE_SELF) -> int:
+    """This process's peak memory so far, or its largest child's (``RUSAGE_CHILDREN``); Linux reports KiB."""
+    return resource.getrusage(who).ru_maxrss * 1024
+
+
+def benchmark_ngo(ngo: str, first_seed: int) -> tuple[int, str]:
+    """The seed and the (fictional) name of a benchmark NGO such as ``BENCH03``."""
+    number = int(ngo.removeprefix("BENCH"))
+    return first_seed + number, f"Benchmark Documentation Unit {number} (fictional)"
+
+
+@contextmanager
+def benchmark_paths(store: Path | None, out: Path | None, name: str) -> Iterator[tuple[Path, Path]]:
+    """The store and the output folder of a run (temporary unless given), with the settings pointing at them.
+
+    Anything that reads the settings, in the steps' processes too, then uses the benchmark store,
+    never the project's.
+    """
+    with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
+        work = Path(tmp)
+        db = (store or work / f"{name}.duckdb").resolve()
+        folder = (out or work / name).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        os.environ["WORKBENCH_DB"], os.environ["WORKBENCH_VAULT"] = str(db), str(db.with_suffix(".vault"))
+        yield db, folder
+
+
+def ingest_packages(db: Path, ngos: list[str], write: Callable[[Path, str], Path]) -> tuple[float, float]:
+    """Write each NGO's package with ``write(folder, ngo)`` and ingest it into ``db``: (seconds writing, seconds ingesting).
+
+    Every row must be accepted: a benchmark over quarantined rows would measure something else.
+    The package is removed once ingested (the vault keeps its copy).
+    """
+    from workbench.config import settings
+    from workbench.errors import WorkbenchError
+    from workbench.ingest import ingest_package
+    from workbench.store import open_store
+
+    generate = ingest = 0.0
+    if not ngos:
+        return generate, ingest
+    db.parent.mkdir(parents=True, exist_ok=True)
+    config = settings(WORKBENCH_DB=db, WORKBENCH_VAULT=db.with_suffix(".vault"))
+    with tempfile.TemporaryDirectory(prefix="workbench-bench-packages-") as tmp, open_store(db) as store:
+        for ngo in ngos:
+            start = time.perf_counter()
+            package = write(Path(tmp), ngo)
+            generate += time.perf_counter() - start
+            start = time.perf_counter()
+            report = ingest_package(store, package, config=config)
+            ingest += time.perf_counter() - start
+            if report.rows_quarantined or report.rows_accepted != report.rows_read:
+                raise WorkbenchError(f"{ngo}: {report.rows_quarantined:,} of {report.rows_read:,} benchmark rows were quarantined")
+            shutil.rmtree(package)
+    return generate, ingest
 
 
 def _child(modules: list[str], step: Callable[..., dict], args: tuple, results) -> None:

@@ -36,7 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import measure, ngo_ids, split  # benchmarks/harness.py, beside this script
+from harness import (benchmark_ngo, benchmark_paths, ingest_packages, measure, ngo_ids,  # benchmarks/harness.py, beside this script
+                     peak_bytes, split)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -79,9 +80,7 @@ def _stored_counts(db: Path) -> dict[str, tuple[int, int]]:
 
 def build_store(db: Path, wanted: dict[str, int], actors: int) -> dict:
     """Ingest the packages of the NGOs ``db`` does not hold yet; the seconds spent, by part."""
-    from workbench.config import settings
     from workbench.errors import WorkbenchError
-    from workbench.ingest import ingest_package
     from workbench.store import open_store
     from workbench.synth import write_benchmark_package
 
@@ -91,23 +90,12 @@ def build_store(db: Path, wanted: dict[str, int], actors: int) -> dict:
     if wrong:
         raise WorkbenchError(f"the store {db} holds other data for {', '.join(wrong)}; pass a new --store path")
     missing = [ngo for ngo in wanted if ngo not in stored]
-    generate = ingest = 0.0
-    if missing:
-        db.parent.mkdir(parents=True, exist_ok=True)
-        config = settings(WORKBENCH_DB=db, WORKBENCH_VAULT=db.with_suffix(".vault"))
-        with tempfile.TemporaryDirectory(prefix="workbench-bench-packages-") as tmp, open_store(db) as store:
-            for ngo in missing:
-                number = int(ngo.removeprefix("BENCH"))
-                start = time.perf_counter()
-                package = write_benchmark_package(Path(tmp), incidents=wanted[ngo], seed=FIRST_SEED + number, ngo_id=ngo,
-                                                  name=f"Benchmark Documentation Unit {number} (fictional)", actors=actors)
-                generate += time.perf_counter() - start
-                start = time.perf_counter()
-                report = ingest_package(store, package, config=config)
-                ingest += time.perf_counter() - start
-                if report.rows_quarantined or report.rows_accepted != report.rows_read:
-                    raise WorkbenchError(f"{ngo}: {report.rows_quarantined:,} of {report.rows_read:,} benchmark rows were quarantined")
-                shutil.rmtree(package)  # the vault keeps its copy
+
+    def write(folder: Path, ngo: str) -> Path:
+        seed, name = benchmark_ngo(ngo, FIRST_SEED)
+        return write_benchmark_package(folder, incidents=wanted[ngo], seed=seed, ngo_id=ngo, name=name, actors=actors)
+
+    generate, ingest = ingest_packages(db, missing, write)
     with open_store(db, read_only=True) as store:
         links = store.con.execute("SELECT count(*) FROM active.incident_actors").fetchone()[0]
     return {"built_ngos": len(missing), "generate_seconds": generate, "ingest_seconds": ingest, "links": links}
@@ -128,10 +116,6 @@ def _open(db: Path):
     return open_store(db, read_only=True)
 
 
-def _peak_bytes(who: int = resource.RUSAGE_SELF) -> int:
-    return resource.getrusage(who).ru_maxrss * 1024  # Linux reports KiB
-
-
 def map_step(db: Path, empty: bool, out: Path) -> dict:
     """``incident_map`` and ``save_map``: the map of the selection as one self-contained HTML file."""
     from workbench.views.maps import incident_map, save_map
@@ -144,7 +128,7 @@ def map_step(db: Path, empty: bool, out: Path) -> dict:
     end = time.perf_counter()
     store.close()
     return {"seconds": end - start, "build_seconds": built - start, "save_seconds": end - built, "html_bytes": page.stat().st_size,
-            "page": str(page), "peak_bytes": _peak_bytes()}
+            "page": str(page), "peak_bytes": peak_bytes()}
 
 
 def render_step(page: Path, empty: bool, out: Path) -> dict:
@@ -172,7 +156,7 @@ def render_step(page: Path, empty: bool, out: Path) -> dict:
         ink = image.width * image.height - (max(colours)[0] if colours else 0)
     failed = [line for line in log.splitlines() if "net::ERR" in line or "Failed to load resource" in line]
     return {"seconds": seconds, "rendered": png.exists() and not timed_out, "timed_out": timed_out, "ink": ink,
-            "failed_requests": len(failed), "peak_bytes": _peak_bytes(resource.RUSAGE_CHILDREN)}
+            "failed_requests": len(failed), "peak_bytes": peak_bytes(resource.RUSAGE_CHILDREN)}
 
 
 def graph_step(db: Path, empty: bool, _out: Path) -> dict:
@@ -187,7 +171,7 @@ def graph_step(db: Path, empty: bool, _out: Path) -> dict:
     end = time.perf_counter()
     store.close()
     return {"seconds": end - start, "build_seconds": built - start, "metrics_seconds": end - built,
-            "nodes": graph.number_of_nodes(), "edges": graph.number_of_edges(), "peak_bytes": _peak_bytes()}
+            "nodes": graph.number_of_nodes(), "edges": graph.number_of_edges(), "peak_bytes": peak_bytes()}
 
 
 def timeline_step(db: Path, empty: bool, out: Path) -> dict:
@@ -201,7 +185,7 @@ def timeline_step(db: Path, empty: bool, out: Path) -> dict:
     save_timeline(figure, page)
     seconds = time.perf_counter() - start
     store.close()
-    return {"seconds": seconds, "html_bytes": page.stat().st_size, "rows": len(frame), "peak_bytes": _peak_bytes()}
+    return {"seconds": seconds, "html_bytes": page.stat().st_size, "rows": len(frame), "peak_bytes": peak_bytes()}
 
 
 VIEW_MODULES = ["workbench.store", "workbench.views.selection"]
@@ -263,13 +247,7 @@ def main() -> None:
     ngos = ngo_ids(args.ngos)
     wanted = dict(zip(ngos, split(args.incidents, args.ngos)))
     repeat = max(1, args.repeat)
-    with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
-        work = Path(tmp)
-        db = (args.store or work / "views.duckdb").resolve()
-        out = (args.out or work / "views").resolve()
-        out.mkdir(parents=True, exist_ok=True)
-        # anything that reads the settings (in the steps' processes too) uses the benchmark store, never the project's
-        os.environ["WORKBENCH_DB"], os.environ["WORKBENCH_VAULT"] = str(db), str(db.with_suffix(".vault"))
+    with benchmark_paths(args.store, args.out, "views") as (db, out):
         start = time.perf_counter()
         built = run("build", db, wanted, args.actors)
         build_seconds = time.perf_counter() - start
