@@ -7,13 +7,13 @@ import doctest
 import json
 import math
 import re
-import shutil
 from html import escape
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from tests.conftest import copy_store
 from workbench.errors import WorkbenchError
 from workbench.linkage import review as review_module
 from workbench.linkage.review_widget import ReviewWidget, review_widget
@@ -23,20 +23,10 @@ from workbench.linkage.run import link_all
 from workbench.store import open_store
 
 
-def _copy(db: Path, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    copy = folder / "store.duckdb"
-    shutil.copy(db, copy)
-    anchor = db.with_suffix(".custody-head")
-    if anchor.exists():
-        shutil.copy(anchor, copy.with_suffix(".custody-head"))
-    return copy
-
-
 @pytest.fixture(scope="module")
 def linked_db(synthetic, tmp_path_factory) -> Path:
     """The synthetic store, linked once (incidents and persons); tests copy it before writing."""
-    db = _copy(synthetic[0], tmp_path_factory.mktemp("linked"))
+    db = copy_store(synthetic[0], tmp_path_factory.mktemp("linked"))
     with open_store(db, user="linker") as store:
         link_all(store)
     return db
@@ -45,7 +35,7 @@ def linked_db(synthetic, tmp_path_factory) -> Path:
 @pytest.fixture
 def reviewer(linked_db, tmp_path):
     """A copy of the linked store, open for writing as the analyst "reviewer"."""
-    with open_store(_copy(linked_db, tmp_path / "store"), user="reviewer") as store:
+    with open_store(copy_store(linked_db, tmp_path / "store"), user="reviewer") as store:
         yield store
 
 
