@@ -59,6 +59,8 @@ benchmarks: $(STAMP) browser
 	$(BIN)/python benchmarks/views.py
 	$(BIN)/python benchmarks/casefile.py
 	$(BIN)/python benchmarks/linkage.py --incidents 200000
+	$(BIN)/python benchmarks/entities.py
+	$(BIN)/python benchmarks/entities.py --source synthetic
 
 # Re-pin every transitive dependency after changing a pin in pyproject.toml.
 lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import spacy
 import yaml
 
+from workbench.entities import patterns as entities_patterns
 from workbench.entities.extract import Mention, choose, language_of, mentions
 from workbench.entities.lexicon import load_lexicon
 from workbench.entities.pii import names_near_roles
@@ -151,7 +153,7 @@ def test_arabic_with_joined_prefixes_arabic_months_and_digits(arabic):
 
 def test_prefixes_are_cut_only_to_find_a_known_word(arabic):
     # "لبنان" is not ل + a village, "بدأنا" (we began) is not ب + Dana, "ولد" (boy) is no place
-    assert found(arabic, "بدأنا العمل في لبنان مع ولد صغير") == []
+    assert found(arabic, "بدأنا العمل في لبنان مع ولد صغير") == [("PLACE", "لبنان", "country:lebanon")]
     assert [label for label, *_ in found(arabic, "بدمشق")] == ["PLACE"]
     assert [text for _, text, _ in found(arabic, "في حلب وبمدينة حلب")] == ["حلب", "حلب"]
 
@@ -192,6 +194,81 @@ def test_place_words_countryside_and_stopwords_with_a_small_gazetteer(store):
     assert found(en, "in the Idlib countryside") == [("PLACE", "Idlib", "place:SY07")]
 
 
+def test_a_place_after_a_place_and_a_comma_is_the_admin_unit_containing_it(english, arabic):
+    # "Aleppo" alone is the city; after a town of the governorate and a comma, the governorate
+    assert found(english, "Shelling of Aleppo and Izaz.") == [
+        ("PLACE", "Aleppo", "place:gn:170063"), ("PLACE", "Izaz", "place:gn:172082")]
+    assert found(english, "Shelling of Izaz, Aleppo.") == [("PLACE", "Izaz", "place:gn:172082"), ("PLACE", "Aleppo", "place:SY02")]
+    assert found(arabic, "قصف في إعزاز، حلب") == [("PLACE", "إعزاز", "place:gn:172082"), ("PLACE", "حلب", "place:SY02")]
+    assert found(arabic, "قصف في إعزاز، وحلب")[1][2] == "place:gn:170063"  # "and Aleppo": a list, the city
+    # the governorate of Idlib does not contain the city of Aleppo: two cities, as without the comma
+    assert found(english, "Aleppo, Idlib and Hama")[:2] == [("PLACE", "Aleppo", "place:gn:170063"), ("PLACE", "Idlib", "place:gn:169389")]
+    assert found(arabic, "حلب، إدلب")[1] == ("PLACE", "إدلب", "place:gn:169389")
+
+
+def test_a_comma_links_districts_and_ambiguous_towns_of_a_small_gazetteer(store):
+    def place(place_id, level, en, ar, admin1, admin2=None):
+        return {**dict.fromkeys(PLACE_SCHEMA), "place_id": place_id, "level": level, "name_en": en, "name_ar": ar,
+                "admin1_pcode": admin1, "admin2_pcode": admin2, "lat": 36.0, "lon": 36.5, "source": "ocha"}
+    places = [place("SY02", "governorate", "Aleppo", "حلب", "SY02"),
+              place("SY07", "governorate", "Idlib", "إدلب", "SY07"),
+              place("SY0703", "district", "Harim", "حارم", "SY07", "SY0703"),
+              place("C6", "community", "Harim", "حارم", "SY07", "SY0703"),
+              place("C7", "community", "Kafr Takharim", "كفر تخاريم", "SY07", "SY0703"),
+              place("C1", "community", "Kafr Sous", "كفر سوس", "SY02"),
+              place("C2", "community", "Kafr Sous", "كفر سوس", "SY07")]
+    rows = [row for p in places for row in spelling_rows(p["place_id"], [p["name_en"], p["name_ar"]], kind="official")]
+    store.replace_gazetteer(from_rows(pl.DataFrame(places, schema=PLACE_SCHEMA), rows), log=False)
+    en, ar = build_pipeline("en", store=store), build_pipeline("ar", store=store)
+    # the district, not the town, and a chain of units, widest last
+    assert found(en, "Kafr Takharim, Harim, Idlib") == [
+        ("PLACE", "Kafr Takharim", "place:C7"), ("PLACE", "Harim", "place:SY0703"), ("PLACE", "Idlib", "place:SY07")]
+    assert found(ar, "في كفر تخاريم، حارم")[1] == ("PLACE", "حارم", "place:SY0703")
+    # an ambiguous town followed by its governorate: the one candidate inside it
+    [[sous, idlib]] = mentions(en, ["Kafr Sous, Idlib"])
+    assert (sous.resolved_id, sous.candidates, idlib.resolved_id) == ("place:C2", ("place:C1", "place:C2"), "place:SY07")
+    assert found(ar, "في كفر سوس، حلب")[0] == ("PLACE", "كفر سوس", "place:C1")
+    # no unit of that name contains it: nothing changes
+    [[sous, harim]] = mentions(en, ["Kafr Sous, Harim"])
+    assert sous.resolved_id is None and harim.resolved_id != "place:SY0703"
+
+
+def test_spelling_variants_and_the_english_countryside(english, arabic):
+    # the gazetteer writes "Dārat ‘Izzah" and "كفر زيتا"; texts also "Darat Izzah" and "كفرزيتا"
+    assert found(english, "an incident occurred in Darat Izzah.") == [("PLACE", "Darat Izzah", "place:gn:170857")]
+    assert found(arabic, "مثل كفرزيتا عام 2014") == [("PLACE", "كفرزيتا", "place:gn:168620"), ("DATE", "2014", "date:2014")]
+    # "the Damascus countryside" is the mention "Damascus", linked to the governorate; "ريف دمشق" is its name
+    assert found(english, "The Damascus countryside was hit.") == [("PLACE", "Damascus", "place:SY03")]
+    assert found(arabic, "قصف ريف دمشق") == [("PLACE", "ريف دمشق", "place:SY03")]
+
+
+def test_countries_are_places_only_after_a_word_saying_where(english, arabic):
+    assert found(english, "The wounded were treated in Turkey and inside the United States.") == [
+        ("PLACE", "Turkey", "country:turkey"), ("PLACE", "United States", "country:united-states")]
+    assert found(arabic, "غارات في سوريا وداخل لبنان") == [
+        ("WEAPON", "غارات", "weapon:airstrike"), ("PLACE", "سوريا", "country:syria"), ("PLACE", "لبنان", "country:lebanon")]
+    # the state acting is no place: alone, or after "to"/"by"
+    assert found(english, "Syria and Russia rejected it, as attributed to Russia.") == []
+    assert found(arabic, "رفضت سوريا وروسيا ذلك من قبل سوريا") == []
+
+
+def test_countries_yaml_is_checked(tmp_path):
+    folder = write_lexicon(tmp_path / "lex", [{"id": "a", "type": "police", "names": {"en": ["A b"]}}])
+    (folder / "countries.yaml").write_text(yaml.safe_dump({
+        "label": "PLACE", "types": {"country": "x"}, "after_words": {"en": ["in"], "fr": ["en"]}, "colour": "red",
+        "entries": [{"id": "syria", "type": "country", "names": {"en": ["Syria"]}},
+                    {"id": "syria", "type": "state", "names": {"en": ["Syrie"]}},
+                    {"id": "sham", "type": "country", "names": {"en": ["syria"]}}]}, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ContractError) as error:
+        load_lexicon(folder)
+    text = str(error.value)
+    for expected in ("countries.yaml: unknown key(s) colour", "after_words: names: unknown language 'fr'",
+                     "entry syria: type 'state' is not one of the types", "entry sham: spelling 'syria' is also a spelling of syria"):
+        assert expected in text, text
+    (folder / "countries.yaml").unlink()
+    assert load_lexicon(folder).countries == ()  # the file is optional
+
+
 def test_actors_of_the_store_link_to_the_records_ngo(synth_store):
     nlp = build_pipeline("en", store=synth_store)
     text = "The Central Air Wing and the Security Branch 999 were named."
@@ -219,6 +296,15 @@ def test_a_statistical_model_runs_beside_the_rules_and_is_kept_apart(tmp_path):
     assert by_method[("model", "the council")] is None and ("model", "Omar") not in by_method
     with pytest.raises(ConfigError, match="not installed"):
         build_pipeline("en", model="no_such_model_here")
+
+
+def test_patterns_never_import_the_pipeline():
+    # imports flow one way: pipeline builds on patterns, and patterns knows nothing of spaCy pipelines
+    tree = ast.parse((Path(entities_patterns.__file__)).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {name for name in imported if name and name.startswith("workbench.entities.") and name != "workbench.entities.lexicon"}
+    assert LABELS is entities_patterns.LABELS  # still importable from the pipeline
 
 
 def test_pipelines_are_cached_and_unknown_languages_refused(english):

@@ -197,13 +197,16 @@ def test_the_module_examples_run():
 # --- the workbench pipelines, held to floors ---------------------------------------------------
 
 # Exact-match F1 floors per language and label, about 0.05 under the measured figures (rule-based
-# pipelines, no store, 83 passages: en PLACE 0.73, ACTOR 0.80, WEAPON 0.99, DATE 1.00; ar PLACE 0.78,
+# pipelines, no store, 83 passages: en PLACE 0.83, ACTOR 0.80, WEAPON 0.99, DATE 1.00; ar PLACE 0.82,
 # ACTOR 0.72, WEAPON 0.98, DATE 0.96), so that a change which loses mentions or adds noise fails here.
 # The lexicons were completed after reading this set's misses, so ACTOR and WEAPON are optimistic
-# for unseen text; PLACE recall is what the one-word-village rule costs.
+# for unseen text; PLACE recall is what the one-word-village rule and the missing neighbourhoods
+# and regions of the built-in gazetteer cost. PLACE rose from 0.73 / 0.78 with spelling variants
+# ("Dārat Izzah", "كفرزيتا"), "the Damascus countryside" read as "Damascus", and countries after
+# "in" / "في" (countries.yaml).
 FLOORS: dict[tuple[str, str], float] = {
-    ("en", "PLACE"): 0.68, ("en", "ACTOR"): 0.75, ("en", "WEAPON"): 0.94, ("en", "DATE"): 0.95,
-    ("ar", "PLACE"): 0.72, ("ar", "ACTOR"): 0.67, ("ar", "WEAPON"): 0.93, ("ar", "DATE"): 0.91,
+    ("en", "PLACE"): 0.77, ("en", "ACTOR"): 0.75, ("en", "WEAPON"): 0.94, ("en", "DATE"): 0.95,
+    ("ar", "PLACE"): 0.77, ("ar", "ACTOR"): 0.67, ("ar", "WEAPON"): 0.93, ("ar", "DATE"): 0.91,
 }
 
 

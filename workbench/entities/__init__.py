@@ -1,6 +1,7 @@
 """Entities in narratives: places, armed actors, weapons and dates, in English and Arabic, linked.
 
-``lexicon`` reads the actor and weapon lexicons of ``data_contracts/entities``; ``pipeline``
+``lexicon`` reads the actor, weapon and country lexicons of ``data_contracts/entities``;
+``patterns`` turns them, the gazetteer and the month names into ruler patterns; ``pipeline``
 builds the rule-based spaCy pipelines (and runs a statistical model beside them when one is
 installed); ``extract`` turns processed texts into linked mentions; ``run`` extracts over the
 store (the ``mentions`` table and the ``narrative_place_contradiction`` findings); ``pii`` finds

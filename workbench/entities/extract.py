@@ -4,7 +4,12 @@ Linking rules (``resolved_id``, ``candidates``):
 
 * a place spelling that names one place resolves to ``place:<place_id>`` (its coordinates and
   admin units are in ``gazetteer_places``); a spelling several places share stays unresolved
-  with their ids as candidates;
+  with their ids as candidates; a country resolves to ``country:<id>`` (``countries.yaml``);
+* a place named right after another place and a comma ("Izaz, Aleppo", "في إعزاز، حلب") resolves
+  to an admin unit of that name containing the first place when there is one (the widest:
+  governorate, then district, then subdistrict), not to the town of the same name; not when a
+  prefix is joined to it ("إعزاز، وحلب" is a list). When the first place was ambiguous and
+  exactly one of its candidates lies in that unit, it resolves to that candidate ("Kafr Sous, Idlib");
 * an actor resolves to ``actor:<lexicon id>`` or ``actor:store:<ngo_id>/<actor_id>``. When a
   spelling belongs to several (the lexicon and an NGO's own actor list, or several NGOs), the
   record's own NGO's actor wins, else the lexicon's entry if there is one; an actor listed only
@@ -26,14 +31,15 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import repeat, tee
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from workbench.entities.pipeline import (CANDIDATES_PIPE, FOUND_KEY, MODEL_PIPE, MODEL_SPANS, Candidates, MonthWords,
-                                         numeric_date)
+from workbench.entities.patterns import MonthWords, PlaceHierarchy, numeric_date
+from workbench.entities.pipeline import CANDIDATES_PIPE, FOUND_KEY, MODEL_PIPE, MODEL_SPANS, Candidates
+from workbench.gazetteer import name_key
 
 METHODS = ("rules", "model")
 _ARABIC_LETTER = re.compile("[\u0621-\u064a\u0671-\u06d3]")
@@ -42,6 +48,8 @@ _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890
 _NUMBER = re.compile(r"\d+")
 # punctuation, symbols and spaces at either edge (not Arabic marks: "برميلاً" keeps its tanwin)
 _EDGE = re.compile(r"^[\s!-/:-@\[-`{-~«»“”‘’،؛؟…–—]+|[\s!-/:-@\[-`{-~«»“”‘’،؛؟…–—]+$")
+# what stands between a place and the admin unit it lies in: "Izaz, Aleppo", "إعزاز، حلب"
+_PLACE_COMMA = re.compile(r"\s*[,،]\s*")
 
 
 @dataclass(frozen=True)
@@ -83,13 +91,16 @@ def doc_mentions(doc: Doc, holder: Candidates, *, ngo_id: str | None = None, wit
     """The mentions of one processed document (rule entities, then the model's); ``holder`` is the
     pipeline's ``workbench_candidates`` component, ``text`` the document's text when at hand."""
     found: list[Mention] = []
+    places: list[tuple[int, Span]] = []  # (index in found, span) of the place mentions
     text = doc.text if text is None else text
     by_span: dict[tuple[int, int], str] = {}
     for ent, label, entity_id in _entities(doc):
         by_span[(ent.start_char, ent.end_char)] = entity_id
-        if label == "PLACE" and holder.trims and len(ent) > 1:
-            lead, trail = holder.trims.get(tuple(token.norm for token in ent), (0, 0))
-            ent = doc[ent.start + lead:ent.end - trail] if lead or trail else ent
+        if label == "PLACE":
+            if holder.trims and len(ent) > 1:
+                lead, trail = holder.trims.get(tuple(token.norm for token in ent), (0, 0))
+                ent = doc[ent.start + lead:ent.end - trail] if lead or trail else ent
+            places.append((len(found), ent))
         if label == "DATE":
             resolved, alternatives = date_id(ent, holder.months), ()
         elif "?" in entity_id:
@@ -100,6 +111,8 @@ def doc_mentions(doc: Doc, holder: Candidates, *, ngo_id: str | None = None, wit
             if ngo_id is not None and _foreign_actor(entity_id, ngo_id):
                 resolved, alternatives = None, (entity_id,)
         found.append(Mention(label, *_trimmed(text[ent.start_char:ent.end_char], ent.start_char), resolved, alternatives, "rules"))
+    if len(places) > 1 and holder.hierarchy.units:
+        _link_admin_units(found, places, holder.hierarchy, text)
     if not with_model or MODEL_SPANS not in doc.spans:  # doc.spans costs a little: only when a model ran
         return found
     for span in doc.spans[MODEL_SPANS]:
@@ -107,6 +120,24 @@ def doc_mentions(doc: Doc, holder: Candidates, *, ngo_id: str | None = None, wit
         resolved = same if same and "?" not in same and same != "date" else None
         found.append(Mention(span.label_, *_trimmed(span.text, span.start_char), resolved, (), "model"))
     return found
+
+
+def _link_admin_units(found: list[Mention], places: list[tuple[int, Span]], hierarchy: PlaceHierarchy, text: str) -> None:
+    """"Izaz, Aleppo": a place right after another place and a comma, read as the admin unit containing it
+    (see the module docstring); changes ``found`` in place."""
+    for (first_at, _), (second_at, span) in zip(places, places[1:]):
+        first, second = found[first_at], found[second_at]  # found[first_at] may have just been linked
+        if not _PLACE_COMMA.fullmatch(text[first.end:second.start]) or span[0].norm_ != name_key(span[0].text):
+            continue  # not right after the comma, or "إعزاز، وحلب": a joined "and" makes a list
+        inner = (first.resolved_id,) if first.resolved_id else first.candidates
+        place_ids = [c.removeprefix("place:") for c in inner if c.startswith("place:")]
+        unit = hierarchy.containing(tuple(token.norm for token in span), place_ids)
+        if unit is None:
+            continue
+        found[second_at] = replace(second, resolved_id=f"place:{unit[2]}")
+        inside = [place_id for place_id in place_ids if hierarchy.contains(unit, place_id)]
+        if first.resolved_id is None and len(inside) == 1:
+            found[first_at] = replace(first, resolved_id=f"place:{inside[0]}")
 
 
 def _trimmed(text: str, start: int) -> tuple[str, int, int]:

@@ -5,6 +5,8 @@ a ``type`` (one of the ``types`` the file declares), ``names`` per language (spe
 abbreviations) and an optional ``parent`` (a division's army, a branch's directorate). The
 file's ``label`` (ACTOR or WEAPON) is every entry's label. ``place_stopwords.yaml`` (optional)
 lists gazetteer names that are also ordinary words: looked for only after a place word, or never.
+``countries.yaml`` (optional) lists countries (entries as above, label PLACE) and the
+``after_words`` per language a country must follow to be looked for ("in Syria", "في سوريا").
 Everything is checked on load and every problem is reported at once, naming the file and the
 entry.
 
@@ -32,6 +34,7 @@ from workbench.gazetteer.keys import name_key
 #: file -> the label of its entries
 LEXICON_FILES: dict[str, str] = {"actors.yaml": "ACTOR", "weapons.yaml": "WEAPON"}
 STOPWORDS_FILE = "place_stopwords.yaml"
+COUNTRIES_FILE, COUNTRIES_LABEL, AFTER_WORDS = "countries.yaml", "PLACE", "after_words"
 AFTER_WORD, NEVER = "only_after_place_word", "never"
 LANGUAGES: tuple[str, ...] = ("en", "ar")
 #: language of a spelling -> script of the gazetteer's names
@@ -68,6 +71,9 @@ class Lexicon:
     types: dict[str, tuple[str, ...]]
     places_after_word: dict[str, frozenset[str]] = field(default_factory=dict)
     places_never: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: countries (label PLACE), and per language the words one must follow to be looked for
+    countries: tuple[LexiconEntry, ...] = ()
+    country_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @cached_property
     def _by_id(self) -> dict[str, LexiconEntry]:
@@ -83,9 +89,10 @@ class Lexicon:
     @cached_property
     def digest(self) -> str:
         """A hash of the content, so pipelines built from equal lexicons share a cache entry."""
-        content = [[e.id, e.label, e.type, e.parent, {k: list(v) for k, v in e.names.items()}] for e in self.entries]
+        content = [[e.id, e.label, e.type, e.parent, {k: list(v) for k, v in e.names.items()}] for e in (*self.entries, *self.countries)]
         for words in (self.places_after_word, self.places_never):
             content.append({script: sorted(keys) for script, keys in sorted(words.items())})
+        content.append({language: list(words) for language, words in sorted(self.country_words.items())})
         return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
 
 
@@ -123,10 +130,36 @@ def load_lexicon(path: Path | None = None) -> Lexicon:
             problems.append(f"{file_name}: no entries")
     problems += _cross_problems(entries, where_defined)
     stopwords = _stopwords(folder / STOPWORDS_FILE, problems)
+    countries, country_words = _countries(folder / COUNTRIES_FILE, problems)
     if problems:
         raise ContractError(problems)
     return Lexicon(entries=tuple(entries), types=types, places_after_word=stopwords.get(AFTER_WORD, {}),
-                   places_never=stopwords.get(NEVER, {}))
+                   places_never=stopwords.get(NEVER, {}), countries=countries, country_words=country_words)
+
+
+def _countries(path: Path, problems: list[str]) -> tuple[tuple[LexiconEntry, ...], dict[str, tuple[str, ...]]]:
+    """The entries of ``countries.yaml`` and its ``after_words`` per language (nothing when the file is absent)."""
+    if not path.exists():
+        return (), {}
+    document = _read(path, problems)
+    if document is None:
+        return (), {}
+    unknown = sorted(set(document) - {"version", "label", "types", AFTER_WORDS, "entries"})
+    if unknown:
+        problems.append(f"{path.name}: unknown key(s) {', '.join(map(str, unknown))}")
+    declared = _declared_types(document, path.name, COUNTRIES_LABEL, problems)
+    words = _names(document.get(AFTER_WORDS), f"{path.name}: {AFTER_WORDS}", problems)
+    entries: list[LexiconEntry] = []
+    for position, raw in enumerate(document.get("entries") or [], start=1):
+        entry = _entry(raw, path.name, position, COUNTRIES_LABEL, declared, problems)
+        if entry is not None:
+            entries.append(entry)
+    if not entries:
+        problems.append(f"{path.name}: no entries")
+    ids = [entry.id for entry in entries]
+    problems += [f"{path.name}: entry {i}: the id is used twice" for i in sorted({i for i in ids if ids.count(i) > 1})]
+    problems += _cross_problems(entries, {entry.id: path.name for entry in entries})
+    return tuple(entries), words
 
 
 def _stopwords(path: Path, problems: list[str]) -> dict[str, dict[str, frozenset[str]]]:

