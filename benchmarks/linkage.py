@@ -1,7 +1,8 @@
 """Incident linkage over many NGOs reporting the same incidents, beside plain Splink on the same records.
 
     python benchmarks/linkage.py [--incidents 1000000] [--ngos 10] [--actors 300] [--store PATH] [--repeat 1]
-                                 [--plain-blocking simple|ours] [--profile-sample 1.0] [--profile-only] [--json]
+                                 [--plain-blocking simple|ours] [--profile-sample 1.0] [--profile-only]
+                                 [--memory-limit 8GB] [--json]
 
 ``write_benchmark_package`` gives each NGO incidents of its own, which leaves linkage nothing to
 find. So the store is built from one pool of true incidents (:func:`benchmark_frame` with
@@ -30,7 +31,9 @@ store and reuses it when it was built with the same arguments.
    the largest blocks. ``--profile-only`` builds the store and runs this alone: at sizes where the
    linkage would take too long, it still says where the pairs come from.
 
-Each step runs in its own process (see benchmarks/harness.py), so that its peak memory is its own.
+Each step runs in its own process (see benchmarks/harness.py), so that its peak memory is its own;
+``--memory-limit`` gives every DuckDB connection of both sides the same ``memory_limit`` (DuckDB
+spills to disk beyond it), to keep a million-incident run within a shared machine.
 Both sides are scored against the ground truth (pairwise and cluster precision and recall, after
 the clock). Target: ours at most 1.5x plain Splink. Splink's own published figure is about a
 million records in about a minute on a laptop; this reports ours beside it. Prints a table, and
@@ -328,13 +331,28 @@ def _numbered(calls: list[tuple[str, float]]) -> dict[str, float]:
     return named
 
 
-def ours(db: Path, work: Path, run: int) -> dict:
+def _limit_duckdb(memory_limit: str | None) -> None:
+    """Every DuckDB connection this process opens (the store's, Splink's) gets ``memory_limit``: both sides alike."""
+    if not memory_limit:
+        return
+    import duckdb
+
+    connect = duckdb.connect
+
+    def limited(*args, config: dict | None = None, **kwargs):
+        return connect(*args, config={**(config or {}), "memory_limit": memory_limit}, **kwargs)
+
+    duckdb.connect = limited
+
+
+def ours(db: Path, work: Path, run: int, memory_limit: str | None = None) -> dict:
     """``link_incidents`` on a fresh copy of the store (a first run, as after new submissions), timed by part."""
     import polars as pl
 
     from workbench.linkage.run import link_incidents
     from workbench.store import open_store
 
+    _limit_duckdb(memory_limit)
     copy = work / f"ours-{run}.duckdb"
     shutil.copyfile(db, copy)
     store = open_store(copy)
@@ -368,7 +386,7 @@ def _plain_settings(blocking: str, rules: list[str]):
     return SettingsCreator(link_type="dedupe_only", comparisons=comparisons, blocking_rules_to_generate_predictions=blocks)
 
 
-def plain(db: Path, blocking: str, review: float, threshold: float) -> dict:
+def plain(db: Path, blocking: str, review: float, threshold: float, memory_limit: str | None = None) -> dict:
     """Splink with standard comparisons and default settings on the ``link_incidents`` frame (built before the clock)."""
     import duckdb
     import polars as pl
@@ -378,6 +396,7 @@ def plain(db: Path, blocking: str, review: float, threshold: float) -> dict:
     from workbench.linkage.config import load_linkage_config
     from workbench.store import open_store
 
+    _limit_duckdb(memory_limit)
     cfg = load_linkage_config().incidents
     with open_store(db, read_only=True) as store:
         incident_rules.prepare(store, cfg)
@@ -411,7 +430,7 @@ def plain(db: Path, blocking: str, review: float, threshold: float) -> dict:
             "multi_record_clusters": int((sizes["len"] > 1).sum()), "quality": scores}
 
 
-def profile(db: Path, sample: float) -> dict:
+def profile(db: Path, sample: float, memory_limit: str | None = None) -> dict:
     """Pairs made by each blocking rule (in order, each beyond the earlier ones), by the training blocks, and the densest blocks."""
     import duckdb
     from splink import DuckDBAPI, block_on
@@ -421,6 +440,7 @@ def profile(db: Path, sample: float) -> dict:
     from workbench.linkage.config import load_linkage_config
     from workbench.store import open_store
 
+    _limit_duckdb(memory_limit)
     cfg = load_linkage_config().incidents
     with open_store(db, read_only=True) as store:
         incident_rules.prepare(store, cfg)
@@ -443,7 +463,7 @@ def profile(db: Path, sample: float) -> dict:
                  "seconds": round(seconds / len(rows), 2)} for r in rows]
 
     ours_rules = counted(incident_rules.BLOCKING_RULES)
-    training = [counted([rule])[0] for rule in incident_rules.TRAINING_RULES]
+    training = [counted([rule])[0] for rule in incident_rules.training_rules(frame.height, cfg)]  # as sampled at this size
     deterministic = counted(incident_rules.DETERMINISTIC_RULES)[0]
     simple = counted([block_on("admin1", "week")])[0]
     plain_training = [counted([block_on(*rule)])[0] for rule in PLAIN_TRAINING]
@@ -544,6 +564,7 @@ def main() -> None:
                         help="share of records on each side when counting pairs per blocking rule (1: exact; 0: no profile)")
     parser.add_argument("--profile-only", action="store_true", help="build the store and count the pairs, without linking")
     parser.add_argument("--repeat", type=int, default=1, help="runs of ours and of plain Splink, interleaved; the fastest of each is reported")
+    parser.add_argument("--memory-limit", help="DuckDB's memory_limit for every connection of both sides (e.g. 8GB; default: DuckDB's own)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args()
     if args.ngos < 2 or args.incidents < 2 * args.ngos or args.actors < 0 or not 0 <= args.profile_sample <= 1:
@@ -566,9 +587,9 @@ def main() -> None:
         built = run("build", db, args.incidents, ngos, args.actors, args.seed)
         build_seconds = time.perf_counter() - start
         for number in range(0 if args.profile_only else max(1, args.repeat)):  # interleaved: a busy moment hits both alike
-            runs["ours"].append(run("ours", db, work, number))
-            runs["plain"].append(run("plain", db, args.plain_blocking, review, threshold))
-        profiled = run("profile", db, args.profile_sample) if args.profile_sample > 0 else None
+            runs["ours"].append(run("ours", db, work, number, args.memory_limit))
+            runs["plain"].append(run("plain", db, args.plain_blocking, review, threshold, args.memory_limit))
+        profiled = run("profile", db, args.profile_sample, args.memory_limit) if args.profile_sample > 0 else None
 
     print(f"linkage benchmark: {built['stored']:,} incidents of {len(ngos)} NGOs, {args.actors:,} actors in the pool, seed {args.seed}; "
           f"store {db if args.store else '(temporary)'}")

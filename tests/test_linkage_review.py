@@ -69,7 +69,13 @@ def test_uncertain_pairs_come_closest_to_the_threshold_first_on_both_sides(linke
     assert pairs["distance"].to_list() == pytest.approx([d for d, _, _ in expected[:40]])
     assert pairs["above_threshold"].to_list() == [p >= t for p in pairs["match_probability"]]
     near = uncertain_pairs(linked, entity, limit=every.height)
-    assert set(near["above_threshold"]) == {True, False}  # both sides of the threshold are reviewed
+    assert near.height == every.height  # every pair kept for review is listed
+    below = bool((every["match_probability"] < t).any())
+    assert set(near["above_threshold"]) == ({True, False} if below else {True})  # both sides of the threshold are reviewed
+    if entity == "incidents":
+        # the synthetic incidents keep pairs on both sides, so the order is tested across the threshold; the persons
+        # model (u from every sampled pair) puts none of the kept pairs (p >= 0.2) below 0.5 on this set
+        assert below
     # the least certain pair is far less certain than the most certain one
     assert near["distance"][0] < near["distance"][-1]
     # pages continue one another

@@ -15,7 +15,7 @@ from workbench.errors import ContractError
 _INCIDENT_KEYS = {
     "match_threshold": float, "review_threshold": float, "near_km": float, "far_km": float, "near_days": int, "far_days": int,
     "words_high": float, "words_low": float, "casualty_share": float, "casualty_min_difference": int, "grid_degrees": float,
-    "random_pairs": int, "seed": int, "max_cluster_days": int,
+    "random_pairs": int, "seed": int, "max_cluster_days": int, "em_records": int,
 }
 _PERSON_KEYS = {"match_threshold": float, "review_threshold": float, "clk_high": float, "clk_low": float, "age_years": int,
                 "random_pairs": int, "seed": int}

@@ -83,7 +83,6 @@ def score(
     comparison still has no m probability learnt.
     """
     from splink import DuckDBAPI, Linker
-    from splink.internals.exceptions import EMTrainingException
 
     if records.height < 2:
         return Scored(pl.DataFrame(schema={"unique_id_l": pl.String, "unique_id_r": pl.String, "match_probability": pl.Float64,
@@ -92,8 +91,11 @@ def score(
     con = duckdb.connect()
     try:
         con.register("records_arrow", records.to_arrow())
-        con.execute("CREATE TABLE records AS SELECT * FROM records_arrow")
+        # Splink joins and orders pairs by a whole number numbered in the order of the record ids (a pair's two ids
+        # keep their order): far cheaper than comparing "NGO/local id" strings over millions of pairs
+        con.execute(f"CREATE TABLE records AS SELECT row_number() OVER (ORDER BY unique_id) AS {_LINK_ID}, * FROM records_arrow")
         con.unregister("records_arrow")
+        settings = {**settings, "unique_id_column_name": _LINK_ID}
         api = DuckDBAPI(connection=con)
         table = api.register("records")
         with warnings.catch_warnings():
@@ -107,24 +109,20 @@ def score(
                 except ValueError:
                     # no pair is certainly alike (a handful of records): Splink's default prior stands
                     notes.notes.append("no pair meets the deterministic rules; the prior probability of a match is Splink's default")
-                linker.training.estimate_u_using_random_sampling(max_pairs=random_pairs, seed=seed)
+                # every sampled pair counts: by default Splink stops at a first chunk of pairs, picked by a hash of the
+                # record ids, once each level has been seen a hundred times, and u then swings with how ids are written
+                linker.training.estimate_u_using_random_sampling(max_pairs=random_pairs, seed=seed, min_count_per_level=None)
                 if labels is not None and labels.height >= min_labels:
                     con.register("labels_arrow", labels.select("unique_id_l", "unique_id_r").to_arrow())
-                    con.execute("CREATE TABLE pair_labels AS SELECT * FROM labels_arrow")
+                    con.execute(f"""CREATE TABLE pair_labels AS SELECT a.{_LINK_ID} AS {_LINK_ID}_l, b.{_LINK_ID} AS {_LINK_ID}_r
+                                    FROM labels_arrow x JOIN records a ON a.unique_id = x.unique_id_l
+                                    JOIN records b ON b.unique_id = x.unique_id_r""")
                     linker.training.estimate_m_from_pairwise_labels("pair_labels")
                 else:
                     for rule in [*training_rules, *fallback_rules]:
                         if rule in fallback_rules and not _untrained(linker.misc.save_model_to_json()):
                             break
-                        try:
-                            linker.training.estimate_parameters_using_expectation_maximisation(
-                                {"blocking_rule": rule, "sql_dialect": "duckdb"}, estimate_without_term_frequencies=True)
-                        except EMTrainingException:
-                            # a field the data does not have (no casualty figures, say) leaves the block empty
-                            notes.notes.append(f"training block {rule!r} holds no pairs in these data; skipped")
-                        except ValueError as exc:
-                            # on a handful of pairs EM can drive a level's m to exactly 0, which Splink refuses
-                            notes.notes.append(f"training block {rule!r} gave no usable estimate ({exc}); skipped")
+                        linker = _expectation_maximisation(linker, table, rule, notes.notes)
                 model = floor_m(linker.misc.save_model_to_json())
                 prior = model.get("probability_two_random_records_match")
                 if not isinstance(prior, (int, float)) or not 0 < prior < 1:
@@ -133,18 +131,65 @@ def score(
                     notes.notes.append(f"the prior probability of a match could not be estimated ({prior!r}); {DEFAULT_PRIOR} is used")
                 linker = Linker(table, model, log_level=logging.WARNING)
             else:
-                linker = Linker(table, model, log_level=logging.WARNING)
+                linker = Linker(table, {**model, "unique_id_column_name": _LINK_ID}, log_level=logging.WARNING)
             predictions = linker.inference.predict(threshold_match_probability=review_threshold)
-            weights = [f"mw_{c['output_column_name']}" for c in model["comparisons"]]
+            weights = [f"p.mw_{c['output_column_name']}" for c in model["comparisons"]]
             pairs = con.execute(
-                f"SELECT unique_id_l, unique_id_r, match_probability, match_weight, {', '.join(weights)} "
-                f"FROM {predictions.physical_name}").pl()
+                f"SELECT a.unique_id AS unique_id_l, b.unique_id AS unique_id_r, p.match_probability, p.match_weight, {', '.join(weights)} "
+                f"FROM {predictions.physical_name} p JOIN records a ON a.{_LINK_ID} = p.{_LINK_ID}_l "
+                f"JOIN records b ON b.{_LINK_ID} = p.{_LINK_ID}_r ORDER BY p.{_LINK_ID}_l, p.{_LINK_ID}_r").pl()
     except duckdb.Error as exc:
         raise WorkbenchError(f"linkage failed in DuckDB: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
         _restore(notes, saved)
-    return Scored(pairs, json.loads(json.dumps(model, default=str)), notes.notes)
+    saved_model = {**model, "unique_id_column_name": "unique_id"}  # as the records know it
+    return Scored(pairs, json.loads(json.dumps(saved_model, default=str)), notes.notes)
+
+
+#: Iteration caps for a training block whose EM drove a level's m towards zero (see :func:`_expectation_maximisation`).
+_FEWER_ITERATIONS = (8, 3)
+
+
+def _expectation_maximisation(linker, table, rule: str, notes: list[str]):
+    """Train m by EM on the pairs of one blocking ``rule``; returns a linker holding the model trained so far.
+
+    A level that only non-matches show in a block (reports weeks apart, in a block of one month) sees its m
+    shrink at every iteration until Splink refuses it as too small to hold in a float. The estimates are
+    settled long before that: the block is trained again with fewer iterations, and the level's m is raised
+    to the floor afterwards (:func:`floor_m`). A failed session also leaves Splink's linker without the
+    comparisons the block fixed (it takes them out for the session and puts them back only when it ends
+    well), so every retry starts from a copy of the model as it stood before the block (a later block's
+    estimate of a comparison then replaces the retried one's, where Splink would take the median of the two).
+    """
+    from splink import Linker
+    from splink.internals.exceptions import EMTrainingException
+
+    before = linker.misc.save_model_to_json()
+    block = {"blocking_rule": rule, "sql_dialect": "duckdb"}
+    problem = ""
+    for cap in (None, *_FEWER_ITERATIONS):
+        trainee = linker if cap is None else Linker(table, {**before, "max_iterations": cap}, log_level=logging.WARNING)
+        try:
+            trainee.training.estimate_parameters_using_expectation_maximisation(block, estimate_without_term_frequencies=True)
+        except EMTrainingException:
+            # a field the data does not have (no casualty figures, say) leaves the block empty
+            notes.append(f"training block {rule!r} holds no pairs in these data; skipped")
+            break
+        except ValueError as exc:
+            problem = str(exc).splitlines()[0]
+            continue
+        if cap is None:
+            return trainee
+        notes.append(f"training block {rule!r}: EM drove an m probability to zero ({problem}); trained again with {cap} iterations")
+        return Linker(table, {**trainee.misc.save_model_to_json(), "max_iterations": before["max_iterations"]}, log_level=logging.WARNING)
+    else:
+        notes.append(f"training block {rule!r} gave no usable estimate ({problem}); skipped")
+    return Linker(table, before, log_level=logging.WARNING)
+
+
+#: The whole-number record key Splink works with inside the engine (records keep their ``unique_id``).
+_LINK_ID = "link_id"
 
 
 def splink_settings(comparisons: list[dict[str, Any]], blocking_rules: list[str]) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def link_incidents(store: Store, *, config: LinkageConfig | None = None, retrain
     timings["prepare"] = time.perf_counter() - clock
     model = None if retrain else latest_model(store, "incidents")
     clock = time.perf_counter()
-    scored = score(frame, incident_rules.settings(cfg), training_rules=incident_rules.TRAINING_RULES,
+    scored = score(frame, incident_rules.settings(cfg), training_rules=incident_rules.training_rules(records, cfg),
                    deterministic_rules=incident_rules.DETERMINISTIC_RULES, recall=0.6, random_pairs=cfg["random_pairs"],
                    seed=cfg["seed"], review_threshold=cfg["review_threshold"], model=model,
                    fallback_rules=incident_rules.FALLBACK_TRAINING_RULES)
