@@ -58,7 +58,7 @@ benchmarks: $(STAMP) browser
 	$(BIN)/python benchmarks/feedback.py
 	$(BIN)/python benchmarks/views.py
 	$(BIN)/python benchmarks/casefile.py
-	$(BIN)/python benchmarks/linkage.py --incidents 200000
+	$(BIN)/python benchmarks/linkage.py --memory-limit 8GB
 	$(BIN)/python benchmarks/entities.py
 	$(BIN)/python benchmarks/entities.py --source synthetic
 
