@@ -53,7 +53,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import measure, ngo_ids, peak_bytes  # benchmarks/harness.py, beside this script
+from harness import benchmark_ngo, ingest_packages, measure, ngo_ids, peak_bytes  # benchmarks/harness.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -210,9 +210,7 @@ def build_store(db: Path, incidents: int, ngos: list[str], actors: int, seed: in
     """Ingest one package per NGO from a shared pool of true incidents, unless ``db`` already holds them."""
     import yaml
 
-    from workbench.config import settings
     from workbench.errors import WorkbenchError
-    from workbench.ingest import ingest_package
     from workbench.store import open_store
     from workbench.synth import write_benchmark_package
     from workbench.synth.writers import yaml_bytes
@@ -229,29 +227,24 @@ def build_store(db: Path, incidents: int, ngos: list[str], actors: int, seed: in
     start = time.perf_counter()
     frames, truth, pool = reported_records(incidents, ngos, actors, seed)
     generate = time.perf_counter() - start
-    ingest = 0.0
-    db.parent.mkdir(parents=True, exist_ok=True)
-    config = settings(WORKBENCH_DB=db, WORKBENCH_VAULT=db.with_suffix(".vault"))
-    with tempfile.TemporaryDirectory(prefix="workbench-bench-packages-") as tmp, open_store(db) as store:
-        for number, (ngo_id, (rows, actor_rows, links)) in enumerate(frames.items(), start=1):
-            start = time.perf_counter()
-            # the library's package (manifest and all), its rows replaced by this NGO's view of the shared pool
-            folder = write_benchmark_package(Path(tmp), incidents=1, seed=seed + number, ngo_id=ngo_id, actors=1 if actors else 0,
-                                             name=f"Benchmark Documentation Unit {number} (fictional)")
-            manifest = yaml.safe_load((folder / "manifest.yaml").read_text(encoding="utf-8"))
-            manifest["submission_ref"] = f"{ngo_id}-linkage-{incidents}-{seed}"
-            (folder / "manifest.yaml").write_bytes(yaml_bytes(manifest))
-            rows.write_csv(folder / "incidents.csv")
-            if actors:
-                actor_rows.write_csv(folder / "actors.csv")
-                links.write_csv(folder / "incident_actors.csv")
-            generate += time.perf_counter() - start
-            start = time.perf_counter()
-            report = ingest_package(store, folder, config=config)
-            ingest += time.perf_counter() - start
-            if report.rows_quarantined or report.rows_accepted != report.rows_read:
-                raise WorkbenchError(f"{ngo_id}: {report.rows_quarantined:,} of {report.rows_read:,} benchmark rows were quarantined")
-            shutil.rmtree(folder)  # the vault keeps its copy
+
+    def write(folder: Path, ngo_id: str) -> Path:
+        """The library's package (manifest and all), its rows replaced by this NGO's view of the shared pool."""
+        rows, actor_rows, links = frames[ngo_id]
+        ngo_seed, name = benchmark_ngo(ngo_id, seed)
+        package = write_benchmark_package(folder, incidents=1, seed=ngo_seed, ngo_id=ngo_id, actors=1 if actors else 0, name=name)
+        manifest = yaml.safe_load((package / "manifest.yaml").read_text(encoding="utf-8"))
+        manifest["submission_ref"] = f"{ngo_id}-linkage-{incidents}-{seed}"
+        (package / "manifest.yaml").write_bytes(yaml_bytes(manifest))
+        rows.write_csv(package / "incidents.csv")
+        if actors:
+            actor_rows.write_csv(package / "actors.csv")
+            links.write_csv(package / "incident_actors.csv")
+        return package
+
+    writing, ingest = ingest_packages(db, list(frames), write)
+    generate += writing
+    with open_store(db, read_only=True) as store:
         count = store.con.execute("SELECT count(*) FROM active.incidents").fetchone()[0]
     truth.write_parquet(truth_path(db))
     _params_path(db).write_text(json.dumps(wanted))
