@@ -3,7 +3,8 @@
 ``ingest_package`` unpacks and hashes the package (``intake``), checks the manifest, recognises
 what each file holds, loads each file as raw text (``readers``), interprets distinct values
 (``normalise``), checks and types every row in one SQL query per file (``validate``), and writes
-accepted rows, quarantined rows and findings in a single transaction, with a custody-log entry.
+accepted rows, quarantined rows and findings in a single transaction, with a custody-log entry;
+within it, ``names`` masks the names that follow a victim, witness or kinship word.
 ``check_package`` runs the same steps against a throw-away in-memory store.
 
 >>> # workbench.ingest_package(store, Path("package.zip"))  # doctest: +SKIP
