@@ -225,7 +225,18 @@ def test_the_notebook_widget_shows_figures_and_writes_a_logged_report(synthetic,
     period.value = "1999"
     assert "sent nothing in 1999" in summary.value
     period.value = ""
+    language.value = "ar"
+    assert "dir='rtl'" in summary.value
     write.click()
-    assert "feedback_ZETA_all_en.html" in status.value
+    assert "feedback_ZETA_all_ar.html" in status.value
     with open_store(copy, read_only=True) as store:
         assert store.con.execute("SELECT count(*) FROM custody_log WHERE action = 'export-feedback' AND subject = 'ZETA'").fetchone()[0] == 1
+
+
+def test_a_code_outside_its_vocabulary_or_an_unknown_vocabulary_is_shown_as_sent(contracts):
+    from workbench.feedback.report import _Words
+
+    words = _Words("en", contracts, {})
+    assert words.term("violation_types", "unlawful_killing") != "unlawful_killing"  # a known code gets its label
+    assert words.term("violation_types", "no_such_code") == "no_such_code"
+    assert words.term("no_such_vocabulary", "x") == "x"

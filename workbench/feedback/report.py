@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from workbench.contracts import ContractSet
 from workbench.audit import record_export
-from workbench.errors import ReportError
+from workbench.errors import ReportError, WorkbenchError
 from workbench.feedback.charts import Bar, bar_chart
 from workbench.quality import Collection, Metrics, Period, collection_profile, load_metrics_config, ngo_metrics
 from workbench.quality.recommendations import LANGUAGES, Recommendation, load_rules, number, percent, recommend
