@@ -9,7 +9,7 @@ from datetime import date
 import duckdb
 import pytest
 
-from tests.conftest import INCIDENTS_CSV
+from tests.conftest import INCIDENTS_CSV, SHARED_DATA, requires_shared_data
 from workbench.entities.pii import names_near_roles
 from workbench.entities.extract import language_of
 from workbench.ingest import ingest_package, names
@@ -159,3 +159,22 @@ def test_ordinary_words_after_role_like_words_are_not_names(text, language):
 ])
 def test_the_name_after_a_chain_of_roles_is_found(text, name):
     assert [s.text for s in names_near_roles(text, language_of(text))] == [name]
+
+
+@pytest.mark.shared_data
+@requires_shared_data()
+def test_on_real_documentation_the_preselection_keeps_every_text_with_a_name():
+    """The Syrian Archive's public pages and video descriptions name journalists, doctors and victims."""
+    import polars as pl
+
+    pages = SHARED_DATA / "real" / "syrianarchive-investigations-text"
+    texts = [p.strip() for path in sorted(pages.glob("*.md")) for p in path.read_text(encoding="utf-8").split("\n\n") if p.strip()]
+    texts += pl.read_csv(SHARED_DATA / "real" / "syrianarchive-violations" / "violations.csv",
+                         infer_schema_length=0)["Description"].drop_nulls().to_list()
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT unnest(?) AS text", [texts])
+    kept = {r[0] for r in con.execute(f"SELECT text FROM t WHERE {preselect_sql('text')}").fetchall()}
+    named = [text for text, (found, _) in zip(texts, find_names(texts)) if found]
+    assert len(named) >= 50  # the rule does find names here
+    assert [text[:80] for text in named if text not in kept] == []
+    assert len(kept) < len(texts) / 20  # and the preselection leaves spaCy little to read

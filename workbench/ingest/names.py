@@ -51,9 +51,9 @@ class NameHit:
     masked: str
 
 
-def _arabic_stem(word: str) -> str:
-    plain = _MARKS.sub("", word).translate(str.maketrans(_LETTERS_FROM, _LETTERS_TO))
-    return plain[2:] if plain.startswith("ال") else plain
+def _fold(word: str) -> str:
+    """A word as the preselection sees it: without diacritics, hamza and ta marbuta forms folded."""
+    return _MARKS.sub("", word).translate(str.maketrans(_LETTERS_FROM, _LETTERS_TO))
 
 
 def preselect_sql(column_sql: str) -> str:
@@ -64,13 +64,16 @@ def preselect_sql(column_sql: str) -> str:
     forms folded, as the rule folds them.
     """
     english = "|".join(sorted(ROLE_WORDS["en"], key=len, reverse=True))
-    arabic = "|".join(sorted({_arabic_stem(w) for w in ROLE_WORDS["ar"]}, key=len, reverse=True))
+    folded = {_fold(w) for w in ROLE_WORDS["ar"]}
+    # a role with the article also as "للشهيد" (to the martyr); و or ف joined before either is matched anyway
+    defined = "|".join(sorted((w[2:] for w in folded if w.startswith("ال")), key=len, reverse=True))
+    bare = "|".join(sorted((w for w in folded if not w.startswith("ال")), key=len, reverse=True))
     english_re = rf"(?i:\b(?:{english}))\b\.?(?:[\s,:\-—]+(?i:named|called))?[\s,:\-—]+[A-Z]"
-    arabic_re = rf"(?:{arabic})[\s,:،\-—]+[\x{{0621}}-\x{{064A}}]"
-    folded = f"translate(regexp_replace({column_sql}, {sql_literal(_MARKS_SQL)}, '', 'g'), {sql_literal(_LETTERS_FROM)}, {sql_literal(_LETTERS_TO)})"
+    arabic_re = rf"(?:(?:ال|لل)(?:{defined})|{bare})[\s,:،\-—]+[\x{{0621}}-\x{{064A}}]"
+    folded_sql = f"translate(regexp_replace({column_sql}, {sql_literal(_MARKS_SQL)}, '', 'g'), {sql_literal(_LETTERS_FROM)}, {sql_literal(_LETTERS_TO)})"
     # CASE evaluates lazily: the folding, the costly part, runs on texts with Arabic letters only
     return (f"CASE WHEN regexp_matches({column_sql}, {sql_literal(english_re)}) THEN true "
-            f"WHEN regexp_matches({column_sql}, '[\\x{{0621}}-\\x{{064A}}]') THEN regexp_matches({folded}, {sql_literal(arabic_re)}) "
+            f"WHEN regexp_matches({column_sql}, '[\\x{{0621}}-\\x{{064A}}]') THEN regexp_matches({folded_sql}, {sql_literal(arabic_re)}) "
             f"ELSE false END")
 
 
