@@ -35,13 +35,25 @@ from workbench.entities.pipeline import build_pipeline
 LABEL = "PERSON"
 MAX_NAME_WORDS = 4
 MIN_NAME_WORDS = {"en": 1, "ar": 2}
-def _role_form(word: str) -> str:
-    """A word as role words are compared: without diacritics, hamza on alef and ta marbuta folded."""
+#: Arabic diacritics and tatweel, as the body of a character class (Python's re and DuckDB's RE2 read it alike)
+ARABIC_MARKS = "\u0610-\u061a\u064b-\u065f\u0670\u0640"
+#: letters a role word is compared without: hamza on alef, and ta marbuta (as ha)
+ROLE_LETTERS = ("أإآة", "اااه")
+_MARKS = re.compile(f"[{ARABIC_MARKS}]")
+_ALEF = str.maketrans("أإآ", "ااا")
+_ROLE_LETTERS = str.maketrans(*ROLE_LETTERS)
+
+
+def _plain(word: str) -> str:
+    """Without diacritics and tatweel, alef with hamza as bare alef; ى and ي stay apart ("على" is not "علي")."""
+    return _MARKS.sub("", word).translate(_ALEF)
+
+
+def role_form(word: str) -> str:
+    """A word as role words are compared: :func:`_plain`, and ta marbuta as ha."""
     return _MARKS.sub("", word).translate(_ROLE_LETTERS)
 
 
-_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u0640]")
-_ROLE_LETTERS = str.maketrans("أإآة", "اااه")
 #: role and kinship words as they are written; :data:`ROLES` holds them as compared. Not "sheikh"
 #: (الشيخ): it begins more place names (Sheikh Maqsoud, Sheikh Miskin, الشيخ سعيد) than names.
 ROLE_WORDS: dict[str, tuple[str, ...]] = {
@@ -61,7 +73,7 @@ ROLES: dict[str, frozenset[str]] = {
     "en": frozenset(ROLE_WORDS["en"]),
     # as written, article included: bare "شاهد" (watch!), "حاجة" (a need), "طبيب أمراض" (a doctor of
     # diseases) and "مصاب" (injured) are ordinary words before other ordinary words
-    "ar": frozenset(_role_form(word) for word in ROLE_WORDS["ar"]),
+    "ar": frozenset(role_form(word) for word in ROLE_WORDS["ar"]),
 }
 #: words after a role that a name never holds (English ones are compared lower-cased)
 ENGLISH_STOP = frozenset(
@@ -70,12 +82,6 @@ ENGLISH_STOP = frozenset(
     "for after before during since while according watch video photo syrian russian turkish iranian american "
     "kurdish arab".split()
 )
-def _plain(word: str) -> str:
-    """Without diacritics and tatweel, alef with hamza as bare alef; ى and ي stay apart ("على" is not "علي")."""
-    return _MARKS.sub("", word).translate(_ALEF)
-
-
-_ALEF = str.maketrans("أإآ", "ااا")
 ARABIC_STOP = frozenset(
     _plain(word) for word in (
         "في من على إلى الى عن مع الذي التي الذين اللذين وهو وهي هو هي كان كانت قد لقد وقد فقد بعد قبل عند حيث "
@@ -131,7 +137,7 @@ def names_near_roles(doc_or_text: Doc | str, language: str) -> list[Span]:
 def _is_role(word: str, arabic: bool) -> bool:
     if not arabic:
         return word.lower().rstrip(".") in ROLES["en"]
-    form = _role_form(word)
+    form = role_form(word)
     if form in ROLES["ar"]:
         return True
     if form.startswith("لل") and "ا" + form[1:] in ROLES["ar"]:

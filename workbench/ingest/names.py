@@ -24,7 +24,7 @@ import polars as pl
 
 from workbench.contracts import Contract
 from workbench.entities.extract import language_of
-from workbench.entities.pii import ROLE_WORDS, names_near_roles
+from workbench.entities.pii import ARABIC_MARKS, ROLE_LETTERS, ROLE_WORDS, names_near_roles, role_form
 from workbench.entities.pipeline import build_pipeline
 from workbench.sql import quote_ident, sql_literal
 from workbench.store import Store, row_hash_sql, table_from_frame
@@ -32,10 +32,6 @@ from workbench.store import Store, row_hash_sql, table_from_frame
 RULE = "pii.person_name_near_role"
 SEVERITY = "warning"
 MASK = "[name removed]"
-#: Arabic diacritics and tatweel, removed before the Arabic preselection (RE2 class)
-_MARKS_SQL = r"[\x{0610}-\x{061A}\x{064B}-\x{065F}\x{0670}\x{0640}]"
-_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u0640]")
-_LETTERS_FROM, _LETTERS_TO = "أإآةى", "اااهي"
 _ARABIC_LETTER = re.compile("[\u0621-\u064a]")
 _LATIN_CAPITAL = re.compile("[A-Z]")  # the English rule needs a capitalised word
 
@@ -51,26 +47,22 @@ class NameHit:
     masked: str
 
 
-def _fold(word: str) -> str:
-    """A word as the preselection sees it: without diacritics, hamza and ta marbuta forms folded."""
-    return _MARKS.sub("", word).translate(str.maketrans(_LETTERS_FROM, _LETTERS_TO))
-
-
 def preselect_sql(column_sql: str) -> str:
     """A SQL condition true for every text in which :func:`names_near_roles` could find a name.
 
     It is wider than the rule (a role word and then a capital or an Arabic word), and cheap: an
-    RE2 scan or two, the Arabic one over the text without diacritics and with hamza and ta marbuta
-    forms folded, as the rule folds them.
+    RE2 scan or two, the Arabic one over the text folded as :func:`role_form` folds a word.
     """
     english = "|".join(sorted(ROLE_WORDS["en"], key=len, reverse=True))
-    folded = {_fold(w) for w in ROLE_WORDS["ar"]}
+    folded = {role_form(w) for w in ROLE_WORDS["ar"]}
     # a role with the article also as "للشهيد" (to the martyr); و or ف joined before either is matched anyway
     defined = "|".join(sorted((w[2:] for w in folded if w.startswith("ال")), key=len, reverse=True))
     bare = "|".join(sorted((w for w in folded if not w.startswith("ال")), key=len, reverse=True))
     english_re = rf"(?i:\b(?:{english}))\b\.?(?:[\s,:\-—]+(?i:named|called))?[\s,:\-—]+[A-Z]"
     arabic_re = rf"(?:(?:ال|لل)(?:{defined})|{bare})[\s,:،\-—]+[\x{{0621}}-\x{{064A}}]"
-    folded_sql = f"translate(regexp_replace({column_sql}, {sql_literal(_MARKS_SQL)}, '', 'g'), {sql_literal(_LETTERS_FROM)}, {sql_literal(_LETTERS_TO)})"
+    # the text as role_form reads a word
+    folded_sql = (f"translate(regexp_replace({column_sql}, {sql_literal(f'[{ARABIC_MARKS}]')}, '', 'g'), "
+                  f"{sql_literal(ROLE_LETTERS[0])}, {sql_literal(ROLE_LETTERS[1])})")
     # CASE evaluates lazily: the folding, the costly part, runs on texts with Arabic letters only
     return (f"CASE WHEN regexp_matches({column_sql}, {sql_literal(english_re)}) THEN true "
             f"WHEN regexp_matches({column_sql}, '[\\x{{0621}}-\\x{{064A}}]') THEN regexp_matches({folded_sql}, {sql_literal(arabic_re)}) "

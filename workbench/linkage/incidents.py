@@ -216,13 +216,13 @@ BLOCKING_RULES = [
 #: Expectation maximisation sessions: each fixes the comparisons whose columns it blocks on. The first holds few
 #: pairs besides matches even where incidents are dense (one day, one place), and teaches the comparisons that tell
 #: two incidents of one day and place apart; the next two free place and date in blocks that stay small too. Each
-#: rule is paired with a column its pairs share, by which its blocks are sampled (see :func:`training_rules`).
-TRAINING_RULES = [
-    "l.date_lo = r.date_lo AND l.place_id = r.place_id",  # frees violations, killed, perpetrators, narrative
-    "l.date_lo = r.date_lo AND l.killed = r.killed AND l.violations = r.violations",  # frees place, perpetrators, narrative
-    "l.place_id = r.place_id AND l.month = r.month",  # frees date (within the month), violations, killed, perpetrators, narrative
-]
-_TRAINING_SAMPLED_BY = ("date_lo", "date_lo", "month")
+#: rule comes with a column its pairs share, by which its blocks are sampled (see :func:`training_rules`).
+_TRAINING_BLOCKS = (
+    ("l.date_lo = r.date_lo AND l.place_id = r.place_id", "date_lo"),  # frees violations, killed, perpetrators, narrative
+    ("l.date_lo = r.date_lo AND l.killed = r.killed AND l.violations = r.violations", "date_lo"),  # frees place, perpetrators, narrative
+    ("l.place_id = r.place_id AND l.month = r.month", "month"),  # frees date (within the month), violations, killed, ...
+)
+TRAINING_RULES = [rule for rule, _ in _TRAINING_BLOCKS]
 
 #: Used only while some comparison has learnt no m from the blocks above (data without place ids, say); not sampled.
 FALLBACK_TRAINING_RULES = ("l.week = r.week AND l.admin1 = r.admin1",)
@@ -240,7 +240,7 @@ def training_rules(records: int, config: dict[str, Any]) -> list[str]:
     every = -(-records // max(1, int(config["em_records"])))
     if every <= 1:
         return list(TRAINING_RULES)
-    return [f"{rule} AND hash(l.{column}) % {every} = 0" for rule, column in zip(TRAINING_RULES, _TRAINING_SAMPLED_BY)]
+    return [f"{rule} AND hash(l.{column}) % {every} = 0" for rule, column in _TRAINING_BLOCKS]
 
 
 #: Pairs certainly alike, to estimate how many pairs match at all (with an assumed recall).
